@@ -1,0 +1,13 @@
+.PHONY: install demo test check lint fmt
+install:
+	scripts/setup.sh
+demo:
+	./dev.sh demo
+test:
+	./dev.sh test
+check:
+	./dev.sh check
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+fmt:
+	.venv/bin/ruff format . && .venv/bin/ruff check --fix .

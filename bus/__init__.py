@@ -1,0 +1,15 @@
+"""Event bus: MQTT for many nodes, in-process when no broker is configured."""
+
+from .base import Bus, Message, topic_matches
+from .memory import InProcessBus
+
+
+def make_bus(mqtt_url: str, *, prefix: str = "callbot") -> Bus:
+    if not mqtt_url:
+        return InProcessBus()
+    from .mqtt import MqttBus
+
+    return MqttBus(mqtt_url, prefix=prefix)
+
+
+__all__ = ["Bus", "InProcessBus", "Message", "make_bus", "topic_matches"]

@@ -1,0 +1,158 @@
+"""Configuration: one YAML file with environment overrides.
+
+Precedence (highest first): DATABASE_URL / MQTT_URL, CALLBOT__SECTION__KEY variables,
+the YAML file, the defaults below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "CALLBOT__"
+
+
+@dataclass
+class DatabaseConfig:
+    url: str = "sqlite:///var/callbot.db"
+
+
+@dataclass
+class BusConfig:
+    mqtt_url: str = ""
+    topic_prefix: str = "callbot"
+
+
+@dataclass
+class TelephonyConfig:
+    engine: str = "pjsua2"
+    processes: int = 1
+    calls_per_worker: int = 4
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 0
+    trunk_uri: str = "sip:{phone}@127.0.0.1:5070"
+    username: str = ""
+    password: str = ""
+    ring_timeout_s: float = 30.0
+
+
+@dataclass
+class SpeechConfig:
+    asr_engine: str = "whisper"
+    whisper_model_dir: str = "build/models/whisper-base"
+    asr_threads: int = 1
+    asr_workers: int = 1
+    tts_engine: str = "espeak"
+    tts_voice: str = "cmn-latn-pinyin"
+    tts_speed: int = 150
+    prompt_cache_dir: str = "var/prompt-cache"
+    vad_aggressiveness: int = 2
+    end_silence_ms: int = 700
+    max_utterance_s: float = 15.0
+
+
+@dataclass
+class NluConfig:
+    engine: str = "linear"
+    model_dir: str = "build/nlu/linear"
+    min_confidence: float = 0.35
+
+
+@dataclass
+class CallflowConfig:
+    script: str = "callflow/scripts/saas_demo.yaml"
+    no_input_timeout_s: float = 8.0
+    max_call_s: float = 180.0
+
+
+@dataclass
+class CampaignConfig:
+    max_concurrent_calls: int = 3
+    calling_hours: str = "09:00-21:00"
+    timezone: str = "Asia/Shanghai"
+    max_attempts: int = 3
+
+
+@dataclass
+class CalleeConfig:
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5070
+    personas: str = "simcallee/personas.yaml"
+    recordings_dir: str = "var/callee-recordings"
+
+
+@dataclass
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    bus: BusConfig = field(default_factory=BusConfig)
+    telephony: TelephonyConfig = field(default_factory=TelephonyConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    nlu: NluConfig = field(default_factory=NluConfig)
+    callflow: CallflowConfig = field(default_factory=CallflowConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
+    callee: CalleeConfig = field(default_factory=CalleeConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _coerce(value: Any, like: Any, where: str) -> Any:
+    if isinstance(like, bool):
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+            raise ConfigError(f"{where}: expected a boolean, got {value!r}")
+        return bool(value)
+    try:
+        if isinstance(like, int):
+            return int(value)
+        if isinstance(like, float):
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    return "" if value is None else str(value)
+
+
+def _apply(section: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name for f in dataclasses.fields(section)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        setattr(section, key, _coerce(value, getattr(section, key), f"{where}.{key}"))
+
+
+def load_config(path: str | Path | None = "config.yaml", env: dict[str, str] | None = None) -> Config:
+    """Load the YAML file (if it exists), then environment overrides."""
+    env = dict(os.environ if env is None else env)
+    cfg = Config()
+    if path is not None and Path(path).exists():
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping")
+        for name, values in data.items():
+            if not hasattr(cfg, name):
+                raise ConfigError(f"{path}: unknown section {name!r}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: section {name!r} must be a mapping")
+            _apply(getattr(cfg, name), values, f"{path}:{name}")
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not hasattr(cfg, parts[0]):
+            raise ConfigError(f"environment {key}: expected {ENV_PREFIX}SECTION__KEY")
+        _apply(getattr(cfg, parts[0]), {parts[1]: value}, f"environment {key}")
+    if env.get("DATABASE_URL"):
+        cfg.database.url = env["DATABASE_URL"]
+    if env.get("MQTT_URL"):
+        cfg.bus.mqtt_url = env["MQTT_URL"]
+    return cfg

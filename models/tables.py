@@ -1,0 +1,134 @@
+"""The system of record: campaigns, leads, call attempts, turns, do-not-call list, CRM outbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class LeadStatus(enum.StrEnum):
+    NEW = "new"  # never dialed
+    CALLING = "calling"  # claimed by a dialer
+    RETRY = "retry"  # no answer / busy / failed: dial again later
+    CALLBACK = "callback"  # the callee asked to be called at callback_at
+    QUALIFIED = "qualified"  # interested: graded and pushed to the CRM
+    NOT_INTERESTED = "not_interested"
+    DNC = "dnc"  # asked not to be called again: never dialed again
+    DONE = "done"  # attempts exhausted or nothing more to do
+
+
+class Campaign(Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    script: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    leads: Mapped[list[Lead]] = relationship(back_populates="campaign")
+
+
+class Lead(Base):
+    __tablename__ = "lead"
+    __table_args__ = (Index("ix_lead_due", "campaign_id", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    phone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default=LeadStatus.NEW)
+    grade: Mapped[str | None] = mapped_column(String(2))  # A/B/C for qualified leads
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    callback_at: Mapped[datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="leads")
+    attempts_list: Mapped[list[CallAttempt]] = relationship(back_populates="lead")
+
+
+class CallAttempt(Base):
+    __tablename__ = "call_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("lead.id"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    node: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    # how the line ended: completed, busy, no_answer, rejected, failed, worker_lost
+    disposition: Mapped[str | None] = mapped_column(String(20))
+    sip_code: Mapped[int | None] = mapped_column(Integer)
+    sip_reason: Mapped[str | None] = mapped_column(String(200))
+    hangup_by: Mapped[str | None] = mapped_column(String(10))
+    # what the conversation achieved: qualified, callback, dnc, not_interested, ...
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    final_state: Mapped[str | None] = mapped_column(String(60))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+    lead: Mapped[Lead] = relationship(back_populates="attempts_list")
+    turns: Mapped[list[Turn]] = relationship(back_populates="attempt", order_by="Turn.seq")
+
+
+class Turn(Base):
+    __tablename__ = "turn"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attempt_id: Mapped[int] = mapped_column(ForeignKey("call_attempt.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String(10))  # robot | callee
+    text: Mapped[str] = mapped_column(Text, default="")
+    intent: Mapped[str | None] = mapped_column(String(40))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    # callee turns: end of speech -> first reply audio queued (ms); robot turns: None
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    interrupted: Mapped[bool | None] = mapped_column()
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    attempt: Mapped[CallAttempt] = relationship(back_populates="turns")
+
+
+class DncEntry(Base):
+    """Numbers that must never be dialed (callee opt-out, imported lists)."""
+
+    __tablename__ = "dnc"
+
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(40), default="callee")
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxItem(Base):
+    """Must-deliver messages for the CRM, written in the same transaction as the outcome."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

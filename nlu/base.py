@@ -1,0 +1,43 @@
+"""Intent interface and the product-level taxonomy that scripts refer to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+INTENTS: tuple[str, ...] = (
+    "affirm",
+    "deny",
+    "ask_price",
+    "ask_detail",
+    "ask_discount",
+    "price_objection",
+    "busy_callback",
+    "request_info",
+    "ask_identity",
+    "already_have",
+    "complaint_dnc",
+    "request_human",
+    "repeat",
+    "wrong_person",
+    "hesitate",
+    "book_meeting",
+    "voicemail",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    intent: str  # one of INTENTS (or a script's own intent)
+    confidence: float  # 0..1
+    slots: dict[str, Any] = field(default_factory=dict)
+
+
+class IntentClassifier(Protocol):
+    name: str
+
+    def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
+        """Fast and synchronous (ms); callers run it in an executor when on the loop."""
+        ...

