@@ -150,7 +150,10 @@ def load_config(path: str | Path | None = "config.yaml", env: dict[str, str] | N
         parts = key[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) != 2 or not hasattr(cfg, parts[0]):
             raise ConfigError(f"environment {key}: expected {ENV_PREFIX}SECTION__KEY")
-        _apply(getattr(cfg, parts[0]), {parts[1]: value}, f"environment {key}")
+        section = getattr(cfg, parts[0])
+        if not hasattr(section, parts[1]):
+            raise ConfigError(f"environment {key}: unknown key {parts[1]!r}")
+        setattr(section, parts[1], _coerce(value, getattr(section, parts[1]), f"environment {key}"))
     if env.get("DATABASE_URL"):
         cfg.database.url = env["DATABASE_URL"]
     if env.get("MQTT_URL"):

@@ -1,0 +1,316 @@
+"""CallSession: one live call wired through VAD -> ASR -> NLU -> state machine -> TTS.
+
+Tasks (one TaskGroup per call, all named `call[<id>].<role>`):
+  events   call progress + playout marks -> machine events (never wait behind audio)
+  listen   callee frames -> endpointer; speech start while the robot talks -> barge-in
+  asr      utterances -> transcript -> intent -> UserSaid   (inference off the loop)
+  drive    machine events -> step() -> actions (say, hang up, finish)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nlu.base import IntentClassifier
+from speech.asr.base import AsrEngine
+from speech.vad import SpeechEnded, SpeechStarted
+from telephony.base import (
+    FRAME_BYTES,
+    CallEvent,
+    CallHandle,
+    CallState,
+    PlayoutCleared,
+    PlayoutMark,
+    Progress,
+)
+
+from .machine import (
+    Answered,
+    CallState as DialogState,
+    Event,
+    Finish,
+    Hangup,
+    NoInput,
+    PlaybackFinished,
+    RemoteHangup,
+    Say,
+    UserSaid,
+    step,
+)
+from .script import Script
+
+log = logging.getLogger(__name__)
+
+
+class PromptSource(Protocol):
+    async def get(self, text: str) -> bytes: ...
+
+
+class Endpointer(Protocol):
+    def push(self, frame: bytes) -> list[Any]: ...
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    speaker: str  # "robot" | "callee"
+    text: str
+    intent: str | None = None
+    confidence: float | None = None
+    latency_ms: float | None = None  # callee turns: end of speech -> reply audio queued
+    interrupted: bool | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SessionResult:
+    answered: bool
+    end: Progress | None  # the final call-progress event (SIP code, reason, who hung up)
+    outcome: str | None  # qualified, callback, dnc, ... (None when never answered)
+    grade: str | None
+    slots: dict[str, Any]
+    final_state: str
+    turns: list[TurnRecord]
+    answered_at: float | None = None  # time.time()
+    ended_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Playback:
+    say_id: int
+    interruptible: bool
+    audio_ms: int
+    interrupted: bool = False
+    turn: TurnRecord | None = None
+
+
+class CallSession:
+    def __init__(
+        self,
+        *,
+        call: CallHandle,
+        script: Script,
+        asr: AsrEngine,
+        nlu: IntentClassifier,
+        prompts: PromptSource,
+        make_endpointer: Callable[[], Endpointer],
+        end_silence_ms: int = 700,
+        no_input_timeout_s: float = 8.0,
+        max_call_s: float = 180.0,
+        asr_prompt: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.call = call
+        self.script = script
+        self._asr = asr
+        self._nlu = nlu
+        self._prompts = prompts
+        self._endpointer = make_endpointer()
+        self._end_silence_s = end_silence_ms / 1000
+        self._no_input_s = no_input_timeout_s
+        self._max_call_s = max_call_s
+        self._asr_prompt = asr_prompt
+        self._context = dict(context or {})
+        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._utterances: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+        self._state = DialogState()
+        self._playing: _Playback | None = None
+        self._no_input: asyncio.TimerHandle | None = None
+        self._pending_reply: TurnRecord | None = None  # callee turn awaiting its reply audio
+        self._pending_reply_t = 0.0
+        self._finish: Finish | None = None
+        self._end: Progress | None = None
+        self.turns: list[TurnRecord] = []
+
+    def _name(self, role: str) -> str:
+        return f"call[{self.call.call_id}].{role}"
+
+    async def run(self) -> SessionResult:
+        events = aiter(self.call.events())
+        answered_at = await self._wait_answered(events)
+        if answered_at is None:
+            return self._result(False, None)
+        try:
+            async with asyncio.timeout(self._max_call_s):
+                await self._converse(events)
+        except TimeoutError:
+            log.warning("call exceeded max duration; hanging up", extra={"call": self.call.call_id})
+            await self.call.hangup()
+        finally:
+            if self._no_input:
+                self._no_input.cancel()
+        if self._end is None:
+            self._end = await self._wait_ended(events)
+        return self._result(True, answered_at)
+
+    async def _wait_answered(self, events: Any) -> float | None:
+        async for ev in events:
+            if isinstance(ev, Progress):
+                if ev.state is CallState.ANSWERED:
+                    return time.time()
+                if ev.state is CallState.ENDED:
+                    self._end = ev
+                    return None
+        return None
+
+    async def _wait_ended(self, events: Any) -> Progress | None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                async for ev in events:
+                    if isinstance(ev, Progress) and ev.state is CallState.ENDED:
+                        return ev
+        return self.call.ended
+
+    async def _converse(self, events: Any) -> None:
+        self._inbox.put_nowait(Answered())
+        async with asyncio.TaskGroup() as tg:
+            others = [
+                tg.create_task(self._pump_events(events), name=self._name("events")),
+                tg.create_task(self._listen(), name=self._name("listen")),
+                tg.create_task(self._recognize(), name=self._name("asr")),
+            ]
+            try:
+                await self._drive()
+            finally:
+                for task in others:
+                    task.cancel()
+
+    # ---- events: progress and playout --------------------------------------------------
+
+    async def _pump_events(self, events: Any) -> None:
+        async for ev in events:
+            self._on_call_event(ev)
+            if isinstance(ev, Progress) and ev.state is CallState.ENDED:
+                return
+
+    def _on_call_event(self, ev: CallEvent) -> None:
+        pb = self._playing
+        if isinstance(ev, PlayoutMark) and pb and ev.name == f"say{pb.say_id}":
+            self._playback_done(pb)
+        elif isinstance(ev, PlayoutCleared) and pb:
+            pb.interrupted = True
+            if pb.turn is not None:
+                pb.turn.interrupted = True
+                pb.turn.detail["heard_ms"] = max(0, pb.audio_ms - ev.dropped_ms)
+            self._playback_done(pb)
+        elif isinstance(ev, Progress) and ev.state is CallState.ENDED:
+            self._end = ev
+            self._inbox.put_nowait(RemoteHangup())
+
+    def _playback_done(self, pb: _Playback) -> None:
+        self._playing = None
+        self._inbox.put_nowait(PlaybackFinished(pb.say_id, pb.interrupted))
+        if not pb.interrupted and not self._state.ending:
+            self._arm_no_input()
+
+    def _arm_no_input(self) -> None:
+        if self._no_input:
+            self._no_input.cancel()
+        loop = asyncio.get_running_loop()
+        self._no_input = loop.call_later(self._no_input_s, self._inbox.put_nowait, NoInput())
+
+    # ---- listen: frames -> endpointer -> utterances ------------------------------------
+
+    async def _listen(self) -> None:
+        async for frame in self.call.audio():
+            if len(frame) != FRAME_BYTES:
+                continue
+            for ev in self._endpointer.push(frame):
+                if isinstance(ev, SpeechStarted):
+                    self._on_speech_start()
+                elif isinstance(ev, SpeechEnded):
+                    self._utterances.put_nowait((ev.pcm, time.monotonic() - self._end_silence_s))
+
+    def _on_speech_start(self) -> None:
+        if self._no_input:
+            self._no_input.cancel()
+            self._no_input = None
+        pb = self._playing
+        if pb and pb.interruptible and not pb.interrupted:
+            pb.interrupted = True  # PlayoutCleared will report how much was heard
+            self.call.clear_audio()
+
+    # ---- asr + nlu ---------------------------------------------------------------------
+
+    async def _recognize(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            pcm, t_end = await self._utterances.get()
+            tr = await self._asr.transcribe(pcm, 8000, prompt=self._asr_prompt)
+            t_asr = time.monotonic()
+            if not tr.text.strip():
+                if self._playing is None and not self._state.ending:
+                    self._arm_no_input()
+                continue
+            context = {**self._context, "state": self._state.node}
+            res = await loop.run_in_executor(None, self._nlu.classify, tr.text, context)
+            t_nlu = time.monotonic()
+            turn = TurnRecord(
+                speaker="callee",
+                text=tr.text,
+                intent=res.intent,
+                confidence=round(res.confidence, 3),
+                detail={
+                    "asr_ms": round((t_asr - t_end) * 1000 - self._end_silence_s * 1000, 1),
+                    "nlu_ms": round((t_nlu - t_asr) * 1000, 1),
+                    "audio_s": round(tr.audio_s, 2),
+                    "asr_confidence": round(tr.confidence, 3),
+                    "slots": res.slots,
+                },
+            )
+            self.turns.append(turn)
+            self._pending_reply, self._pending_reply_t = turn, t_end
+            self._inbox.put_nowait(UserSaid(res.intent, res.confidence, tr.text, dict(res.slots)))
+
+    # ---- drive: the state machine and its actions --------------------------------------
+
+    async def _drive(self) -> None:
+        while True:
+            event = await self._inbox.get()
+            self._state, actions = step(self.script, self._state, event)
+            for action in actions:
+                if isinstance(action, Say):
+                    await self._say(action)
+                elif isinstance(action, Finish):
+                    self._finish = action
+                elif isinstance(action, Hangup):
+                    await self.call.hangup()
+            if self._state.ended:
+                return
+
+    async def _say(self, action: Say) -> None:
+        t0 = time.monotonic()
+        pcm = await self._prompts.get(action.text)
+        if self.call.ended is not None:
+            return
+        turn = TurnRecord(speaker="robot", text=action.text, interrupted=False)
+        turn.detail["tts_ms"] = round((time.monotonic() - t0) * 1000, 1)
+        self.turns.append(turn)
+        self._playing = _Playback(
+            action.say_id, action.interruptible, len(pcm) * 1000 // 16000, turn=turn
+        )
+        self.call.send_audio(pcm)
+        self.call.mark(f"say{action.say_id}")
+        if self._pending_reply is not None:
+            reply = self._pending_reply
+            reply.latency_ms = round((time.monotonic() - self._pending_reply_t) * 1000, 1)
+            self._pending_reply = None
+
+    def _result(self, answered: bool, answered_at: float | None) -> SessionResult:
+        finish = self._finish
+        return SessionResult(
+            answered=answered,
+            end=self._end,
+            outcome=finish.outcome if finish else None,
+            grade=finish.grade if finish else None,
+            slots=dict(finish.slots) if finish else {},
+            final_state=self._state.node,
+            turns=self.turns,
+            answered_at=answered_at,
+            ended_at=time.time(),
+        )

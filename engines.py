@@ -1,0 +1,99 @@
+"""Composition helpers: build engines by the names given in the config.
+
+Heavy dependencies (pjsua2, faster-whisper) are imported only when their engine is chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from config import Config
+
+
+class EngineConfigError(ValueError):
+    pass
+
+
+def _unknown(kind: str, name: str, choices: str) -> EngineConfigError:
+    return EngineConfigError(f"unknown {kind} engine {name!r} (choose one of: {choices})")
+
+
+def make_telephony(cfg: Config, *, listen: bool = False, sip_port: int | None = None,
+                   processes: int | None = None) -> Any:
+    t = cfg.telephony
+    if t.engine == "pjsua2":
+        from telephony.pool import WorkerPool
+
+        return WorkerPool(
+            processes=processes or t.processes,
+            calls_per_worker=t.calls_per_worker,
+            sip_host=t.sip_host,
+            sip_port=t.sip_port if sip_port is None else sip_port,
+            listen=listen,
+        )
+    if t.engine == "fake":
+        from telephony.fake import FakeTelephony
+
+        return FakeTelephony()
+    raise _unknown("telephony", t.engine, "pjsua2, fake")
+
+
+def make_asr(cfg: Config) -> Any:
+    s = cfg.speech
+    if s.asr_engine == "whisper":
+        from speech.asr.whisper import WhisperAsr
+
+        return WhisperAsr(s.whisper_model_dir, cpu_threads=s.asr_threads, max_workers=s.asr_workers)
+    if s.asr_engine == "fake":
+        from speech.asr.fake import FakeAsr
+
+        return FakeAsr()
+    raise _unknown("ASR", s.asr_engine, "whisper, fake")
+
+
+def make_tts(cfg: Config, *, voice: str | None = None, speed: int | None = None) -> Any:
+    s = cfg.speech
+    if s.tts_engine == "espeak":
+        from speech.tts.espeak import EspeakTts
+
+        return EspeakTts(voice=voice or s.tts_voice, speed=speed or s.tts_speed)
+    if s.tts_engine == "fake":
+        from speech.tts.fake import FakeTts
+
+        return FakeTts()
+    raise _unknown("TTS", s.tts_engine, "espeak, fake")
+
+
+def make_prompts(cfg: Config, tts: Any, subdir: str = "robot") -> Any:
+    from speech.cache import PromptCache
+
+    return PromptCache(tts, f"{cfg.speech.prompt_cache_dir}/{subdir}")
+
+
+def make_endpointer_factory(cfg: Config, *, end_silence_ms: int | None = None) -> Callable[[], Any]:
+    from speech.vad import Endpointer
+
+    s = cfg.speech
+
+    def factory() -> Any:
+        return Endpointer(
+            aggressiveness=s.vad_aggressiveness,
+            end_silence_ms=end_silence_ms or s.end_silence_ms,
+            max_utterance_s=s.max_utterance_s,
+        )
+
+    return factory
+
+
+def make_nlu(cfg: Config) -> Any:
+    n = cfg.nlu
+    if n.engine == "linear":
+        from nlu import load_classifier
+
+        return load_classifier(n.model_dir, min_confidence=n.min_confidence)
+    if n.engine == "fake":
+        from nlu.fake import FakeClassifier
+
+        return FakeClassifier()
+    raise _unknown("NLU", n.engine, "linear, fake")

@@ -1,0 +1,95 @@
+"""callbot: the composition root and command line.
+
+  python main.py demo                 three real SIP calls to the local simulated callee
+  python main.py callee               run the simulated callee on its own (SIP on loopback)
+  python main.py nlu classify         stdin lines -> JSON lines with intent and confidence
+  python main.py nlu train [--out D]  train the intent model
+  python main.py nlu eval FILE.tsv    evaluate on a TSV of intent<TAB>text
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from config import ConfigError, load_config
+
+
+def _nlu(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    from nlu import cli
+
+    if args.nlu_cmd == "classify":
+        from engines import make_nlu
+
+        return cli.classify_stream(make_nlu(cfg), sys.stdin, sys.stdout) or 0
+    if args.nlu_cmd == "train":
+        return cli.train_main(args.out or cfg.nlu.model_dir) or 0
+    if args.nlu_cmd == "eval":
+        from engines import make_nlu
+
+        return cli.eval_main(make_nlu(cfg), args.file) or 0
+    raise AssertionError(args.nlu_cmd)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from demo import run_demo
+
+    cfg = load_config(args.config)
+    return asyncio.run(run_demo(cfg, keep_db=args.keep_db))
+
+
+def _callee(args: argparse.Namespace) -> int:
+    from demo import run_callee_forever
+
+    cfg = load_config(args.config)
+    try:
+        asyncio.run(run_callee_forever(cfg))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="Outbound AI sales-call robot")
+    p.add_argument("--config", default="config.yaml", help="YAML config file (default: %(default)s)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    d = sub.add_parser("demo", help="run the 3-lead demo campaign against the simulated callee")
+    d.add_argument("--keep-db", action="store_true",
+                   help="keep var/demo.db from earlier runs instead of starting fresh")
+    d.set_defaults(func=_demo)
+
+    c = sub.add_parser("callee", help="run the simulated callee (SIP UA on loopback)")
+    c.set_defaults(func=_callee)
+
+    n = sub.add_parser("nlu", help="intent model: classify, train, eval")
+    nsub = n.add_subparsers(dest="nlu_cmd", required=True)
+    nsub.add_parser("classify", help="stdin: one utterance per line; stdout: JSON lines")
+    t = nsub.add_parser("train", help="train the intent model")
+    t.add_argument("--out", help="output folder (default: nlu.model_dir from the config)")
+    e = nsub.add_parser("eval", help="evaluate on a TSV file of intent<TAB>text")
+    e.add_argument("file", type=Path)
+    n.set_defaults(func=_nlu)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
