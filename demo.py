@@ -7,31 +7,28 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
 
 from bus import make_bus
-from callflow.script import Script, load_script
-from callflow.session import CallSession
+from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
-from campaigns.store import ClaimedLead
 from config import Config
 from engines import (
     make_asr,
     make_endpointer_factory,
     make_nlu,
     make_prompts,
+    make_session_factory,
     make_telephony,
     make_tts,
 )
 from models import Campaign, DncEntry, Lead, init_db
 from nlu.base import INTENTS
 from simcallee.callee import SimulatedCallee, load_personas
-from telephony.base import CallHandle
 
 DEMO_DB = "sqlite:///var/demo.db"
 # number -> (persona, expected outcome)
@@ -77,28 +74,6 @@ async def run_callee_forever(cfg: Config) -> None:
         await tel.close()
 
 
-def session_factory(
-    cfg: Config, script: Script, asr: Any, nlu: Any, prompts: Any
-) -> Callable[[CallHandle, ClaimedLead], CallSession]:
-    make_endpointer = make_endpointer_factory(cfg)
-
-    def make(call: CallHandle, lead: ClaimedLead) -> CallSession:
-        return CallSession(
-            call=call,
-            script=script,
-            asr=asr,
-            nlu=nlu,
-            prompts=prompts,
-            make_endpointer=make_endpointer,
-            end_silence_ms=cfg.speech.end_silence_ms,
-            no_input_timeout_s=cfg.callflow.no_input_timeout_s,
-            max_call_s=cfg.callflow.max_call_s,
-            context={"lead_id": lead.lead_id, "timezone": lead.timezone},
-        )
-
-    return make
-
-
 def _seed(db: Any, script_path: str, tz: str) -> int:
     with db.begin() as s:
         # the demo's numbers are simulated; forget opt-outs from earlier demo runs
@@ -133,7 +108,7 @@ async def run_demo(cfg: Config, *, keep_db: bool = False) -> int:
     dialer = Dialer(
         db=db,
         telephony=robot_tel,
-        make_session=session_factory(cfg, script, asr, nlu, prompts),
+        make_session=make_session_factory(cfg, script, asr, nlu, prompts),
         bus=bus,
         trunk=TrunkConfig(
             cfg.telephony.trunk_uri,
@@ -170,9 +145,7 @@ async def run_demo(cfg: Config, *, keep_db: bool = False) -> int:
 
 def _lead_ids(db: Any, campaign_id: int) -> dict[int, str]:
     with db() as s:
-        return {
-            lead.id: lead.phone for lead in s.query(Lead).filter_by(campaign_id=campaign_id)
-        }
+        return {lead.id: lead.phone for lead in s.query(Lead).filter_by(campaign_id=campaign_id)}
 
 
 def _report(
@@ -190,9 +163,11 @@ def _report(
         persona, expected = DEMO_LEADS[phone]
         ok = res.outcome == expected
         failures += not ok
-        print(f"\n=== lead {res.lead_id} ({persona}) attempt {res.attempt_id}: "
-              f"line={res.disposition} sip={res.sip_code} outcome={res.outcome} "
-              f"grade={res.grade or '-'}  expected={expected}  {'OK' if ok else 'MISMATCH'}")
+        print(
+            f"\n=== lead {res.lead_id} ({persona}) attempt {res.attempt_id}: "
+            f"line={res.disposition} sip={res.sip_code} outcome={res.outcome} "
+            f"grade={res.grade or '-'}  expected={expected}  {'OK' if ok else 'MISMATCH'}"
+        )
         for t in res.turns:
             if t.speaker == "robot":
                 cut = " [interrupted]" if t.interrupted else ""
@@ -201,9 +176,11 @@ def _report(
                 if t.latency_ms is not None:
                     latencies.append(t.latency_ms)
                 d = t.detail
-                print(f"  callee: {t.text!r:<28} intent={t.intent} conf={t.confidence:.2f} "
-                      f"asr={d.get('asr_ms')}ms nlu={d.get('nlu_ms')}ms "
-                      f"turn_latency={t.latency_ms}ms")
+                print(
+                    f"  callee: {t.text!r:<28} intent={t.intent} conf={t.confidence:.2f} "
+                    f"asr={d.get('asr_ms')}ms nlu={d.get('nlu_ms')}ms "
+                    f"turn_latency={t.latency_ms}ms"
+                )
         if recordings.get(phone):
             print(f"  callee recording: {recordings[phone]}")
     latencies.sort()
@@ -218,8 +195,10 @@ def _report(
     print("\n" + json.dumps(summary, ensure_ascii=False))
     missing = set(DEMO_LEADS) - {leads[r.lead_id] for r in results}
     if failures or missing:
-        print(f"demo FAILED: {failures} unexpected outcome(s), {len(missing)} lead(s) not dialed",
-              file=sys.stderr)
+        print(
+            f"demo FAILED: {failures} unexpected outcome(s), {len(missing)} lead(s) not dialed",
+            file=sys.stderr,
+        )
         return 1
     print("demo OK: all 3 outcomes as expected")
     return 0

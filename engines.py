@@ -6,9 +6,15 @@ Heavy dependencies (pjsua2, faster-whisper) are imported only when their engine 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import Config
+
+if TYPE_CHECKING:
+    from callflow.script import Script
+    from callflow.session import CallSession
+    from campaigns.store import ClaimedLead
+    from telephony.base import CallHandle
 
 
 class EngineConfigError(ValueError):
@@ -19,8 +25,9 @@ def _unknown(kind: str, name: str, choices: str) -> EngineConfigError:
     return EngineConfigError(f"unknown {kind} engine {name!r} (choose one of: {choices})")
 
 
-def make_telephony(cfg: Config, *, listen: bool = False, sip_port: int | None = None,
-                   processes: int | None = None) -> Any:
+def make_telephony(
+    cfg: Config, *, listen: bool = False, sip_port: int | None = None, processes: int | None = None
+) -> Any:
     t = cfg.telephony
     if t.engine == "pjsua2":
         from telephony.pool import WorkerPool
@@ -97,3 +104,27 @@ def make_nlu(cfg: Config) -> Any:
 
         return FakeClassifier()
     raise _unknown("NLU", n.engine, "linear, fake")
+
+
+def make_session_factory(
+    cfg: Config, script: Script, asr: Any, nlu: Any, prompts: Any
+) -> Callable[[CallHandle, ClaimedLead], CallSession]:
+    make_endpointer = make_endpointer_factory(cfg)
+
+    from callflow.session import CallSession
+
+    def make(call: CallHandle, lead: ClaimedLead) -> CallSession:
+        return CallSession(
+            call=call,
+            script=script,
+            asr=asr,
+            nlu=nlu,
+            prompts=prompts,
+            make_endpointer=make_endpointer,
+            end_silence_ms=cfg.speech.end_silence_ms,
+            no_input_timeout_s=cfg.callflow.no_input_timeout_s,
+            max_call_s=cfg.callflow.max_call_s,
+            context={"lead_id": lead.lead_id, "timezone": lead.timezone},
+        )
+
+    return make

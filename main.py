@@ -1,10 +1,10 @@
 """callbot: the composition root and command line.
 
-  python main.py demo                 three real SIP calls to the local simulated callee
-  python main.py callee               run the simulated callee on its own (SIP on loopback)
-  python main.py nlu classify         stdin lines -> JSON lines with intent and confidence
-  python main.py nlu train [--out D]  train the intent model
-  python main.py nlu eval FILE.tsv    evaluate on a TSV of intent<TAB>text
+python main.py demo                 three real SIP calls to the local simulated callee
+python main.py callee               run the simulated callee on its own (SIP on loopback)
+python main.py nlu classify         stdin lines -> JSON lines with intent and confidence
+python main.py nlu train [--out D]  train the intent model
+python main.py nlu eval FILE.tsv    evaluate on a TSV of intent<TAB>text
 """
 
 from __future__ import annotations
@@ -53,19 +53,74 @@ def _callee(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_import(args: argparse.Namespace) -> int:
+    from campaigns.importer import LeadImportError, import_leads
+    from models import init_db
+
+    cfg = load_config(args.config)
+    db = init_db(cfg.database.url)
+    try:
+        rep = import_leads(
+            db,
+            args.name,
+            args.csv,
+            script=args.script or cfg.callflow.script,
+            timezone=cfg.campaign.timezone,
+            skip_invalid=args.skip_invalid,
+        )
+    except LeadImportError as exc:
+        print(f"import failed, nothing stored:\n{exc}", file=sys.stderr)
+        return 1
+    print(
+        f"campaign {rep.campaign_id}: imported {rep.imported}, duplicates {rep.duplicates}, "
+        f"on do-not-call list {rep.on_dnc}, invalid rows skipped {len(rep.skipped_invalid)}"
+    )
+    for err in rep.skipped_invalid:
+        print(f"  skipped {err}", file=sys.stderr)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from node import run_node
+
+    cfg = load_config(args.config)
+    try:
+        asyncio.run(run_node(cfg))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="Outbound AI sales-call robot")
-    p.add_argument("--config", default="config.yaml", help="YAML config file (default: %(default)s)")
+    p.add_argument(
+        "--config", default="config.yaml", help="YAML config file (default: %(default)s)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     d = sub.add_parser("demo", help="run the 3-lead demo campaign against the simulated callee")
-    d.add_argument("--keep-db", action="store_true",
-                   help="keep var/demo.db from earlier runs instead of starting fresh")
+    d.add_argument(
+        "--keep-db",
+        action="store_true",
+        help="keep var/demo.db from earlier runs instead of starting fresh",
+    )
     d.set_defaults(func=_demo)
 
     c = sub.add_parser("callee", help="run the simulated callee (SIP UA on loopback)")
     c.set_defaults(func=_callee)
+
+    r = sub.add_parser("run", help="run this node: dial active campaigns, deliver the CRM outbox")
+    r.set_defaults(func=_run)
+
+    camp = sub.add_parser("campaign", help="campaign management")
+    csub = camp.add_subparsers(dest="campaign_cmd", required=True)
+    ci = csub.add_parser("import", help="import leads from a CSV file (UTF-8 or GBK)")
+    ci.add_argument("name", help="campaign name (created if new)")
+    ci.add_argument("csv", type=Path)
+    ci.add_argument("--script", help="script YAML (default: callflow.script from the config)")
+    ci.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the rest")
+    ci.set_defaults(func=_campaign_import)
 
     n = sub.add_parser("nlu", help="intent model: classify, train, eval")
     nsub = n.add_subparsers(dest="nlu_cmd", required=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def _decode(raw: bytes, path: str) -> str:
     raise LeadImportError([f"{path}: not UTF-8 or GBK text"])
 
 
-def _column(header: list[str], aliases: tuple[str, ...]) -> str | None:
+def _column(header: Sequence[str], aliases: tuple[str, ...]) -> str | None:
     low = {h.strip().lower(): h for h in header}
     return next((low[a] for a in aliases if a in low), None)
 
@@ -61,7 +62,9 @@ def parse_leads(
     header = reader.fieldnames or []
     phone_col = _column(header, PHONE_ALIASES)
     if phone_col is None:
-        raise LeadImportError([f"{path}:1: no phone column (expected one of {', '.join(PHONE_ALIASES)})"])
+        raise LeadImportError(
+            [f"{path}:1: no phone column (expected one of {', '.join(PHONE_ALIASES)})"]
+        )
     name_col = _column(header, NAME_ALIASES)
     tz_col = _column(header, ("timezone", "tz", "时区"))
     rows: list[dict] = []

@@ -165,7 +165,9 @@ def _update_lead(
     lead.next_attempt_at = None
     if status is LeadStatus.CALLBACK:
         when = rec.slots.get("callback_at")
-        lead.callback_at = datetime.fromisoformat(when) if isinstance(when, str) else default_callback
+        lead.callback_at = (
+            datetime.fromisoformat(when) if isinstance(when, str) else default_callback
+        )
         lead.next_attempt_at = lead.callback_at
         lead.attempts = max(0, lead.attempts - 1)  # a requested callback is not a failed try
     elif status is LeadStatus.DNC:

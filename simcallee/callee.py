@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from speech.vad import SpeechEnded, SpeechStarted
+
 from telephony.base import SAMPLE_RATE, InboundCall, PlayoutMark, Progress, Telephony
 from telephony.base import CallState as LineState
 
@@ -125,8 +125,15 @@ class SimulatedCallee:
         report.answered = True
         heard = bytearray()
         try:
-            await _Conversation(call, persona, self._voice, self._make_endpointer(), heard,
-                                report, self._robot_timeout).run()
+            await _Conversation(
+                call,
+                persona,
+                self._voice,
+                self._make_endpointer(),
+                heard,
+                report,
+                self._robot_timeout,
+            ).run()
         except Exception:
             log.exception("simulated callee failed", extra={"call": call.call_id})
             raise
@@ -194,11 +201,11 @@ class _Conversation:
                 self.ended.set()
                 return
 
-    async def _until(self, event: asyncio.Event, timeout: float) -> bool:
+    async def _until(self, event: asyncio.Event, within_s: float) -> bool:
         """Wait for `event`; False if the call ended or the timeout passed first."""
         waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.ended.wait())]
         try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waiters:
                 w.cancel()
