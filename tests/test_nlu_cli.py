@@ -1,0 +1,74 @@
+"""CLI functions and the fake classifier, without a trained model."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from nlu import FakeClassifier, IntentResult
+from nlu.cli import classify_stream, eval_main, read_tsv
+from nlu.metrics import evaluate
+
+
+def test_fake_classifier_keywords_and_exact() -> None:
+    fake = FakeClassifier(exact={"嗯哼": "affirm"})
+    assert fake.classify("多少钱？").intent == "ask_price"
+    assert fake.classify("别再打了").intent == "complaint_dnc"
+    assert fake.classify("嗯哼").intent == "affirm"
+    assert fake.classify("今天天气").intent == "other"
+    assert fake.calls == ["多少钱？", "别再打了", "嗯哼", "今天天气"]
+
+
+def test_fake_classifier_custom_table() -> None:
+    fake = FakeClassifier({"团购": "ask_discount"}, default="deny")
+    assert fake.classify("团购价呢").intent == "ask_discount"
+    assert fake.classify("好的").intent == "deny"
+
+
+class Exploding:
+    name = "exploding"
+
+    def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
+        raise RuntimeError("boom")
+
+
+def test_classify_stream_never_raises() -> None:
+    out = io.StringIO()
+    assert classify_stream(Exploding(), io.StringIO("a\nb\n"), out) == 2
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["intent"] for r in records] == ["other", "other"]
+    assert records[0]["confidence"] == 0.0
+
+
+def test_classify_stream_writes_one_object_per_line() -> None:
+    out = io.StringIO()
+    classify_stream(FakeClassifier(), io.StringIO("好的\r\n\n多少钱"), out)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["text"] for r in records] == ["好的", "", "多少钱"]
+    assert [r["intent"] for r in records] == ["affirm", "other", "ask_price"]
+    assert "好的" in out.getvalue()  # not \\u escaped
+
+
+def test_read_tsv_and_eval(tmp_path) -> None:
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("ask_price\t多少钱\ndeny\t好的\n\nbroken\n", encoding="utf-8")
+    gold, texts, skipped = read_tsv(tsv)
+    assert gold == ["ask_price", "deny"] and texts == ["多少钱", "好的"] and skipped == 1
+    report = eval_main(FakeClassifier(), tsv, io.StringIO())
+    assert report["accuracy"] == 0.5
+    assert report["confusion"]["deny"] == {"affirm": 1}
+
+
+def test_metrics() -> None:
+    report = evaluate(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    assert report["per_intent"]["a"] == {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": 0.6667,
+        "support": 2,
+    }
+    assert report["per_intent"]["b"]["precision"] == 0.6667
+    assert report["macro_f1"] == round((0.6667 + 0.8) / 2, 4)
+    assert report["confusion"] == {"a": {"a": 1, "b": 1}, "b": {"b": 2}}
