@@ -130,7 +130,9 @@ def _apply(section: Any, values: dict[str, Any], where: str) -> None:
         setattr(section, key, _coerce(value, getattr(section, key), f"{where}.{key}"))
 
 
-def load_config(path: str | Path | None = "config.yaml", env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = "config.yaml", env: dict[str, str] | None = None
+) -> Config:
     """Load the YAML file (if it exists), then environment overrides."""
     env = dict(os.environ if env is None else env)
     cfg = Config()

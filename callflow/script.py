@@ -119,9 +119,7 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         except KeyError as exc:
             raise ScriptError(f"{source}: {where} uses undefined variable {exc}") from None
 
-    own_intents = {
-        str(k): tuple(str(x) for x in v) for k, v in (data.get("intents") or {}).items()
-    }
+    own_intents = {str(k): tuple(str(x) for x in v) for k, v in (data.get("intents") or {}).items()}
     intents = set(known_intents) | set(own_intents)
     raw_states = need(data, "states", "the script")
     if not isinstance(raw_states, Mapping) or not raw_states:
@@ -132,7 +130,9 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         for intent, h in handlers.items():
             if intent not in intents:
                 raise ScriptError(f"{source}: {where} handles unknown intent {intent!r}")
-            out[intent] = Handler(h.goto, fill(h.say, f"{where}.{intent}") if h.say else None, h.repeat)
+            out[intent] = Handler(
+                h.goto, fill(h.say, f"{where}.{intent}") if h.say else None, h.repeat
+            )
         return out
 
     states: dict[str, State] = {}
@@ -148,8 +148,12 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
             name=str(name),
             say=fill(str(need(raw, "say", where)), f"{where}.say"),
             # YAML 1.1 reads a bare `on:` key as the boolean True
-            on=filled(_handlers(raw.get("on", raw.get(True)), f"{source}: {where}.on"), f"{where}.on"),
-            default=_handler(default, f"{source}: {where}.default") if default is not None else None,
+            on=filled(
+                _handlers(raw.get("on", raw.get(True)), f"{source}: {where}.on"), f"{where}.on"
+            ),
+            default=_handler(default, f"{source}: {where}.default")
+            if default is not None
+            else None,
             end=end,
             grade=raw.get("grade"),
             interruptible=bool(raw.get("interruptible", True)),
@@ -159,7 +163,9 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         start=str(need(data, "start", "the script")),
         states=states,
         global_on=filled(_handlers(data.get("global"), f"{source}: global"), "global"),
-        reprompt=fill(str(data.get("reprompt", "不好意思，我没有听清楚，您能再说一遍吗？")), "reprompt"),
+        reprompt=fill(
+            str(data.get("reprompt", "不好意思，我没有听清楚，您能再说一遍吗？")), "reprompt"
+        ),
         max_retries=int(data.get("max_retries", 2)),
         max_turns=int(data.get("max_turns", 14)),
         give_up=str(data.get("give_up", "end_no_response")),

@@ -32,7 +32,6 @@ from telephony.base import (
 
 from .machine import (
     Answered,
-    CallState as DialogState,
     Event,
     Finish,
     Hangup,
@@ -42,6 +41,9 @@ from .machine import (
     Say,
     UserSaid,
     step,
+)
+from .machine import (
+    CallState as DialogState,
 )
 from .script import Script
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from speech.vad import SpeechEnded, SpeechStarted
 
+from speech.vad import SpeechEnded, SpeechStarted
 from telephony.base import SAMPLE_RATE, InboundCall, PlayoutMark, Progress, Telephony
 from telephony.base import CallState as LineState
 

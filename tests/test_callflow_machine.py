@@ -130,7 +130,9 @@ def test_stale_playback_report_is_ignored(script: Script) -> None:
 def test_slots_reach_the_outcome(script: Script) -> None:
     state, _ = step(script, CallState(), Answered())
     _, actions = step(
-        script, state, UserSaid("busy_callback", 0.9, slots={"callback_at": "2026-11-23T06:00:00+00:00"})
+        script,
+        state,
+        UserSaid("busy_callback", 0.9, slots={"callback_at": "2026-11-23T06:00:00+00:00"}),
     )
     fin = [a for a in actions if isinstance(a, Finish)][0]
     assert fin.slots["callback_at"].startswith("2026-11-23")

@@ -30,15 +30,26 @@ def test_valid_script_parses() -> None:
     ("patch", "message"),
     [
         ({"start": "nope"}, "start names unknown state 'nope'"),
-        ({"states": {"a": {"say": "x", "on": {"affirm": "gone"}}, "z": {"say": "y"}}},
-         "goes to unknown state 'gone'"),
-        ({"states": {"a": {"say": "x", "on": {"not_an_intent": "z"}}, "z": {"say": "y"}}},
-         "unknown intent 'not_an_intent'"),
+        (
+            {"states": {"a": {"say": "x", "on": {"affirm": "gone"}}, "z": {"say": "y"}}},
+            "goes to unknown state 'gone'",
+        ),
+        (
+            {"states": {"a": {"say": "x", "on": {"not_an_intent": "z"}}, "z": {"say": "y"}}},
+            "unknown intent 'not_an_intent'",
+        ),
         ({"states": {"a": {"on": {}}, "z": {"say": "y"}}}, "states.a is missing 'say'"),
         ({"states": {"a": {"say": "x", "end": "won"}, "z": {"say": "y"}}}, "states.a.end 'won'"),
         ({"states": {"a": {"say": "{nope}"}, "z": {"say": "y"}}}, "undefined variable 'nope'"),
-        ({"states": {"a": {"say": "x", "on": {"affirm": {"goto": "z", "say": "q"}}},
-                     "z": {"say": "y"}}}, "exactly one of goto, say, repeat"),
+        (
+            {
+                "states": {
+                    "a": {"say": "x", "on": {"affirm": {"goto": "z", "say": "q"}}},
+                    "z": {"say": "y"},
+                }
+            },
+            "exactly one of goto, say, repeat",
+        ),
     ],
 )
 def test_bad_scripts_name_the_problem(patch: dict, message: str) -> None:
@@ -49,8 +60,11 @@ def test_bad_scripts_name_the_problem(patch: dict, message: str) -> None:
 
 
 def test_script_own_intents_are_accepted() -> None:
-    data = {**BASE, "intents": {"ask_warranty": ["保修多久"]},
-            "states": {"a": {"say": "x", "on": {"ask_warranty": "z"}}, "z": {"say": "y"}}}
+    data = {
+        **BASE,
+        "intents": {"ask_warranty": ["保修多久"]},
+        "states": {"a": {"say": "x", "on": {"ask_warranty": "z"}}, "z": {"say": "y"}},
+    }
     assert parse(data).states["a"].on["ask_warranty"].goto == "z"  # type: ignore[attr-defined]
 
 

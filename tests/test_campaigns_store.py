@@ -37,15 +37,34 @@ def claim(db: sessionmaker[Session], cid: int, now: datetime = NOON_SHANGHAI, **
 
 def record(db, lead, outcome, disposition="completed", slots=None):  # type: ignore[no-untyped-def]
     rec = store.AttemptRecord(
-        lead=lead, node="n1", started_at=NOON_SHANGHAI, answered_at=NOON_SHANGHAI,
-        ended_at=NOON_SHANGHAI + timedelta(seconds=30), disposition=disposition, sip_code=200,
-        sip_reason="OK", hangup_by="local", outcome=outcome, grade="A" if outcome == "qualified" else None,
-        final_state="x", slots=slots or {},
-        turns=[{"speaker": "robot", "text": "您好", "intent": None, "confidence": None,
-                "latency_ms": None, "interrupted": False, "detail": {}}],
+        lead=lead,
+        node="n1",
+        started_at=NOON_SHANGHAI,
+        answered_at=NOON_SHANGHAI,
+        ended_at=NOON_SHANGHAI + timedelta(seconds=30),
+        disposition=disposition,
+        sip_code=200,
+        sip_reason="OK",
+        hangup_by="local",
+        outcome=outcome,
+        grade="A" if outcome == "qualified" else None,
+        final_state="x",
+        slots=slots or {},
+        turns=[
+            {
+                "speaker": "robot",
+                "text": "您好",
+                "intent": None,
+                "confidence": None,
+                "latency_ms": None,
+                "interrupted": False,
+                "detail": {},
+            }
+        ],
     )
-    return store.record_attempt(db, rec, max_attempts=3,
-                                default_callback=NOON_SHANGHAI + timedelta(days=1))
+    return store.record_attempt(
+        db, rec, max_attempts=3, default_callback=NOON_SHANGHAI + timedelta(days=1)
+    )
 
 
 def test_claim_is_exclusive_and_skips_dnc(db) -> None:  # type: ignore[no-untyped-def]
@@ -110,7 +129,7 @@ def test_callback_uses_slot_time_else_default(db) -> None:  # type: ignore[no-un
 def test_unanswered_retries_until_attempts_exhausted(db) -> None:  # type: ignore[no-untyped-def]
     cid = seed(db, ["1"])
     now = NOON_SHANGHAI
-    for i in range(3):
+    for _i in range(3):
         (lead,) = claim(db, cid, now=now)
         record(db, lead, None, disposition="busy")
         now += timedelta(hours=1)

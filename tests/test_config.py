@@ -32,7 +32,10 @@ def test_section_key_overrides_are_typed() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"CALLBOT__TELEPHONY__PROCESSES": "many"}, "CALLBOT__TELEPHONY__PROCESSES: expected a number"),
+        (
+            {"CALLBOT__TELEPHONY__PROCESSES": "many"},
+            "CALLBOT__TELEPHONY__PROCESSES: expected a number",
+        ),
         ({"CALLBOT__TELEPHONY__NOPE": "1"}, "unknown key 'nope'"),
         ({"CALLBOT__PROCESSES": "1"}, "expected CALLBOT__SECTION__KEY"),
     ],
