@@ -1,0 +1,329 @@
+"""In-memory `Telephony` for tests of call logic: scripted callees, no processes, no SIP.
+
+Event sequences mirror the real `WorkerPool` (see tests/test_telephony_fake.py, which runs
+the same scenarios against both)::
+
+    fake = FakeTelephony()
+    fake.script(busy())                    # next dial: RINGING, then ENDED(BUSY, 486)
+    call = await fake.dial(DialRequest("sip:1380001@sim"))
+    fake.calls[-1].push_audio(pcm)         # the callee speaks (split into 20 ms frames)
+    fake.calls[-1].played                  # robot audio the callee has "heard"
+
+Playout: with ``auto_play=True`` (default) queued robot audio counts as played at once, so
+marks fire immediately. With ``auto_play=False`` the test drives time: `FakeCall.advance(ms)`
+plays that much audio and fires the marks it passes; `clear_audio()` reports what was dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from telephony import ipc
+from telephony.base import (
+    FRAME_BYTES,
+    SAMPLE_RATE,
+    CallEvent,
+    CallState,
+    DialRequest,
+    Dtmf,
+    EndReason,
+    PlayoutCleared,
+    PlayoutMark,
+    Progress,
+)
+from telephony.pool import PoolBusyError
+
+BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
+_PHRASES = {403: "Forbidden", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here"}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How the scripted callee treats a dial."""
+
+    answer: bool = True
+    ring_s: float = 0.0  # RINGING -> final outcome
+    end_reason: EndReason | None = None  # when not answered
+    sip_code: int | None = None
+    reason: str = ""
+    ringing: bool = True  # send Progress(RINGING, 180) first
+    hangup_by: str | None = None
+
+
+def answers(ring_s: float = 0.0) -> Outcome:
+    return Outcome(ring_s=ring_s)
+
+
+def busy(ring_s: float = 0.0) -> Outcome:
+    return Outcome(False, ring_s, EndReason.BUSY, 486, "Busy Here", hangup_by="remote")
+
+
+def rejected(code: int = 603, ring_s: float = 0.0) -> Outcome:
+    end = ipc.end_reason_for_code(code)
+    return Outcome(False, ring_s, end, code, _PHRASES.get(code, "Decline"), hangup_by="remote")
+
+
+def no_answer(ring_s: float = 0.0) -> Outcome:
+    """The ring timeout expires (after ``ring_s`` of fake time, not the request's timeout)."""
+    return Outcome(False, ring_s, EndReason.NO_ANSWER, 487, "ring timeout", hangup_by="local")
+
+
+def fails(reason: str = "unreachable") -> Outcome:
+    return Outcome(False, 0.0, EndReason.FAILED, None, reason, ringing=False)
+
+
+class FakeCall:
+    """A scripted call (implements `CallHandle`), plus test-side controls."""
+
+    def __init__(self, owner: FakeTelephony, request: DialRequest | None) -> None:
+        self.call_id = uuid.uuid4().hex
+        self.request = request
+        self.played = bytearray()  # robot audio the callee has heard
+        self.dtmf_sent: list[str] = []
+        self._owner = owner
+        self._events: ipc.Channel[CallEvent] = ipc.Channel()
+        self._audio: ipc.Channel[bytes] = ipc.Channel()
+        self._pending = bytearray()
+        self._queued = 0
+        self._played_total = 0
+        self._marks: deque[tuple[int, str]] = deque()
+        self._ended: Progress | None = None
+        self.answered = False
+
+    # --- CallHandle ---
+
+    def events(self) -> ipc.Channel[CallEvent]:
+        return self._events
+
+    def audio(self) -> ipc.Channel[bytes]:
+        return self._audio
+
+    def send_audio(self, pcm: bytes) -> None:
+        if len(pcm) % 2:
+            raise ValueError("PCM16 audio must be an even number of bytes")
+        if self._ended is not None:
+            return
+        self._pending += pcm
+        self._queued += len(pcm)
+        if self._owner.auto_play:
+            self.advance_all()
+
+    def mark(self, name: str) -> None:
+        if self._ended is not None:
+            return
+        if self._played_total >= self._queued:
+            self._events.put(PlayoutMark(name))
+        else:
+            self._marks.append((self._queued, name))
+
+    def clear_audio(self) -> None:
+        if self._ended is not None:
+            return
+        dropped = len(self._pending)
+        self._pending.clear()
+        self._played_total = self._queued
+        self._marks.clear()
+        self._events.put(PlayoutCleared(dropped // BYTES_PER_MS))
+
+    def send_dtmf(self, digits: str) -> None:
+        self.dtmf_sent.extend(digits)
+
+    async def hangup(self) -> None:
+        if self._ended is not None:
+            return
+        await self._owner._stop_script(self)
+        if self.answered:
+            self._end(EndReason.COMPLETED, 200, "OK", "local")
+        elif self.request is not None:
+            self._end(EndReason.NO_ANSWER, 487, "Request Terminated", "local")
+        else:
+            self._end(EndReason.REJECTED, 603, "Decline", "local")
+
+    @property
+    def ended(self) -> Progress | None:
+        return self._ended
+
+    # --- test side ---
+
+    @property
+    def queued_ms(self) -> int:
+        return len(self._pending) // BYTES_PER_MS
+
+    def advance(self, ms: int) -> None:
+        """Play ``ms`` of queued robot audio; fire the marks it passes."""
+        n = min(len(self._pending), ms * BYTES_PER_MS)
+        self.played += self._pending[:n]
+        del self._pending[:n]
+        self._played_total += n
+        while self._marks and self._marks[0][0] <= self._played_total:
+            self._events.put(PlayoutMark(self._marks.popleft()[1]))
+
+    def advance_all(self) -> None:
+        self.advance(len(self._pending) // BYTES_PER_MS + 1)
+
+    def push_audio(self, pcm: bytes) -> None:
+        """The callee speaks: delivered on `audio()` as 20 ms frames (last one padded)."""
+        for i in range(0, len(pcm), FRAME_BYTES):
+            frame = pcm[i : i + FRAME_BYTES]
+            self._audio.put(frame + bytes(FRAME_BYTES - len(frame)))
+
+    def press(self, digits: str) -> None:
+        for digit in digits:
+            self._events.put(Dtmf(digit))
+
+    def remote_hangup(self) -> None:
+        """The callee hangs up (BYE when answered, CANCEL while ringing)."""
+        if self._ended is not None:
+            return
+        self._owner._cancel_script(self)
+        if self.answered:
+            self._end(EndReason.COMPLETED, 200, "Normal call clearing", "remote")
+        else:
+            self._end(EndReason.NO_ANSWER, 487, "Request Terminated", "remote")
+
+    # --- internals ---
+
+    def _progress(self, state: CallState, code: int, reason: str) -> None:
+        if self._ended is None:
+            self.answered = self.answered or state is CallState.ANSWERED
+            self._events.put(Progress(state, code, reason))
+
+    def _end(self, end: EndReason, code: int | None, reason: str, by: str | None) -> None:
+        if self._ended is not None:
+            return
+        self._ended = Progress(CallState.ENDED, code, reason, end, by)
+        self._events.put(self._ended)
+        self._events.close()
+        self._audio.close()
+
+
+class FakeInboundCall(FakeCall):
+    """A scripted inbound call (implements `InboundCall`); created by `ring_in()`."""
+
+    def __init__(self, owner: FakeTelephony, to_user: str, from_uri: str) -> None:
+        super().__init__(owner, None)
+        self.to_user = to_user
+        self.from_uri = from_uri
+
+    async def answer(self) -> None:
+        if not self.answered:
+            self._progress(CallState.ANSWERED, 200, "OK")
+
+    async def reject(self, code: int = 486) -> None:
+        if self._ended is None and not self.answered:
+            self._end(ipc.end_reason_for_code(code), code, _PHRASES.get(code, "Decline"), "local")
+
+
+class FakeTelephony:
+    """Scripted `Telephony`: every dial follows the next scripted `Outcome` (or the default)."""
+
+    def __init__(
+        self,
+        *,
+        outcome: Outcome | None = None,
+        auto_play: bool = True,
+        max_calls: int | None = None,
+    ) -> None:
+        self.default = outcome or answers()
+        self.auto_play = auto_play
+        self.max_calls = max_calls  # like the pool's capacity: dial() raises PoolBusyError
+        self.calls: list[FakeCall] = []  # every dialed call, in order
+        self.inbound: list[FakeInboundCall] = []
+        self.closed = False
+        self._script: deque[Outcome] = deque()
+        self._by_uri: dict[str, Outcome] = {}
+        self._incoming: ipc.Channel[FakeInboundCall] = ipc.Channel()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def script(self, *outcomes: Outcome) -> None:
+        """Outcomes for the next dials, in order; then the default again."""
+        self._script.extend(outcomes)
+
+    def script_uri(self, uri: str, outcome: Outcome) -> None:
+        """Every dial of ``uri`` gets ``outcome`` (takes precedence over `script`)."""
+        self._by_uri[uri] = outcome
+
+    def ring_in(
+        self, to_user: str = "13800000001", from_uri: str = "sip:caller@sim"
+    ) -> FakeInboundCall:
+        call = FakeInboundCall(self, to_user, from_uri)
+        self.inbound.append(call)
+        call._progress(CallState.RINGING, 180, "Ringing")
+        self._incoming.put(call)
+        return call
+
+    # --- Telephony ---
+
+    async def start(self) -> None:
+        self.closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+        self._incoming.close()
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for call in [*self.calls, *self.inbound]:
+            await call.hangup()
+
+    async def dial(self, request: DialRequest) -> FakeCall:
+        if self.closed:
+            raise RuntimeError("telephony is closed")
+        live = sum(c.ended is None for c in [*self.calls, *self.inbound])
+        if self.max_calls is not None and live >= self.max_calls:
+            raise PoolBusyError(f"all {self.max_calls} call slots are busy")
+        outcome = self._by_uri.get(request.uri) or (
+            self._script.popleft() if self._script else self.default
+        )
+        call = FakeCall(self, request)
+        self.calls.append(call)
+        self._spawn(call, self._run(call, outcome))
+        return call
+
+    async def incoming(self) -> FakeInboundCall:
+        try:
+            return await self._incoming.get()
+        except EOFError:
+            raise RuntimeError("telephony is closed") from None
+
+    async def __aenter__(self) -> FakeTelephony:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- internals ---
+
+    async def _stop_script(self, call: FakeCall) -> None:
+        task = self._tasks.get(call.call_id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def _spawn(self, call: FakeCall, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro, name=f"fake.call[{call.call_id}].script")
+        self._tasks[call.call_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(call.call_id, None))
+
+    def _cancel_script(self, call: FakeCall) -> None:
+        """Stop a call's script; the task stays owned until done (`close()` awaits it)."""
+        task = self._tasks.get(call.call_id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    async def _run(self, call: FakeCall, outcome: Outcome) -> None:
+        if outcome.ringing:
+            call._progress(CallState.RINGING, 180, "Ringing")
+        await asyncio.sleep(outcome.ring_s)
+        if outcome.answer:
+            call._progress(CallState.ANSWERED, 200, "OK")
+        else:
+            end = outcome.end_reason or EndReason.FAILED
+            call._end(end, outcome.sip_code, outcome.reason, outcome.hangup_by)

@@ -1,0 +1,530 @@
+"""`WorkerPool`: K media worker processes x M calls each, behind the `Telephony` interface.
+
+Each worker is ``python -m telephony.worker`` (pjsua2; M <= 4 with the PyPI wheel) talking
+`telephony.ipc` frames over its stdin/stdout. The pool reads every worker's stdout through an
+asyncio subprocess protocol (no reader task per worker, no thread), routes frames and events to
+the call handles, and supervises: a worker that dies ends each of its calls with
+``Progress(ENDED, end_reason=WORKER_LOST)`` and is started again.
+
+`dial()` never waits for a slot: when every slot is busy it raises `PoolBusyError` at once, so
+the dialer paces itself (see `free_slots`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from telephony import ipc
+from telephony.base import (
+    CallEvent,
+    CallState,
+    DialRequest,
+    Dtmf,
+    EndReason,
+    PlayoutCleared,
+    PlayoutMark,
+    Progress,
+)
+
+log = logging.getLogger("telephony.pool")
+
+MAX_CALLS_PER_WORKER = 4  # PJSUA_MAX_CALLS of the PyPI pjsua2 wheel
+HANGUP_WAIT_S = 5.0
+STOP_WAIT_S = 5.0
+AUDIO_BACKLOG_FRAMES = 500  # 10 s of unread callee audio, then the oldest frames are dropped
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class PoolBusyError(RuntimeError):
+    """Every call slot of every live worker is in use; try again when a call ends."""
+
+
+class WorkerStartError(RuntimeError):
+    """A media worker did not come up (bad address, port in use, pjsua2 missing...)."""
+
+
+class PoolCall:
+    """A call carried by a pool worker (implements `CallHandle`)."""
+
+    def __init__(self, worker: _Worker, num: int) -> None:
+        self.call_id = uuid.uuid4().hex
+        self._worker = worker
+        self._num = num
+        self._events: ipc.Channel[CallEvent] = ipc.Channel()
+        self._audio: ipc.Channel[bytes] = ipc.Channel(maxlen=AUDIO_BACKLOG_FRAMES)
+        self._ended: Progress | None = None
+        self._done = asyncio.Event()
+        self._hangup_sent = False
+
+    def events(self) -> ipc.Channel[CallEvent]:
+        return self._events
+
+    def audio(self) -> ipc.Channel[bytes]:
+        return self._audio
+
+    def send_audio(self, pcm: bytes) -> None:
+        if len(pcm) % 2:
+            raise ValueError("PCM16 audio must be an even number of bytes")
+        if pcm and self._ended is None:
+            self._worker.send_audio(self._num, pcm)
+
+    def mark(self, name: str) -> None:
+        self._send({"op": "mark", "name": name})
+
+    def clear_audio(self) -> None:
+        self._send({"op": "clear"})
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send RFC 4733 DTMF digits (an extension beyond `CallHandle`)."""
+        self._send({"op": "dtmf", "digits": digits})
+
+    async def hangup(self) -> None:
+        """BYE (or CANCEL while ringing) and wait, up to 5 s, for the call to end."""
+        if self._ended is not None:
+            return
+        if not self._hangup_sent:
+            self._hangup_sent = True
+            self._send({"op": "hangup"})
+        await self._wait_end()
+
+    @property
+    def ended(self) -> Progress | None:
+        return self._ended
+
+    def _send(self, body: dict[str, Any]) -> None:
+        if self._ended is None:
+            self._worker.send(self._num, body)
+
+    async def _wait_end(self) -> None:
+        try:
+            async with asyncio.timeout(HANGUP_WAIT_S):
+                await self._done.wait()
+        except TimeoutError:
+            log.warning("call did not end in time", extra={"call_id": self.call_id})
+
+    # Called by the worker's protocol, on the event loop.
+    def _event(self, event: CallEvent) -> None:
+        if self._ended is None:
+            self._events.put(event)
+
+    def _frame(self, pcm: bytes) -> None:
+        self._audio.put(pcm)
+
+    def _end(self, progress: Progress) -> None:
+        if self._ended is not None:
+            return
+        self._ended = progress
+        self._events.put(progress)
+        self._events.close()
+        self._audio.close()
+        self._done.set()
+
+
+class PoolInboundCall(PoolCall):
+    """An inbound call on a listening pool (implements `InboundCall`)."""
+
+    def __init__(self, worker: _Worker, num: int, to_user: str, from_uri: str) -> None:
+        super().__init__(worker, num)
+        self.to_user = to_user
+        self.from_uri = from_uri
+
+    async def answer(self) -> None:
+        """Send 200 OK; `Progress(ANSWERED)` follows on `events()` once the ACK arrives."""
+        self._send({"op": "answer"})
+
+    async def reject(self, code: int = 486) -> None:
+        """Final non-2xx answer; waits, up to 5 s, for the call to end."""
+        if self._ended is not None:
+            return
+        if not self._hangup_sent:
+            self._hangup_sent = True
+            self._send({"op": "reject", "code": int(code)})
+        await self._wait_end()
+
+
+class _Proc(asyncio.SubprocessProtocol):
+    """One worker process: its pipes, its "ready" and its exit. Feeds its `_Worker`."""
+
+    def __init__(self, worker: _Worker) -> None:
+        self._worker = worker
+        self._decoder = ipc.Decoder()
+        loop = asyncio.get_running_loop()
+        self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.exited: asyncio.Future[int | None] = loop.create_future()
+        self.transport: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd != 1:
+            return
+        try:
+            messages = self._decoder.feed(data)
+        except (ipc.ProtocolError, ValueError):
+            log.exception("bad frame from media worker", extra={"worker": self._worker.index})
+            self.kill()
+            return
+        for msg in messages:
+            if isinstance(msg, ipc.Control) and msg.body.get("ev") == "ready":
+                if not self.ready.done():
+                    self.ready.set_result(msg.body)
+            else:
+                self._worker.on_message(msg)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        rc = self.transport.get_returncode() if self.transport is not None else None
+        if self.transport is not None:
+            self.transport.close()
+        if self._worker.proc is self:
+            self._worker.on_lost(rc)
+        if not self.exited.done():
+            self.exited.set_result(rc)
+
+    @property
+    def running(self) -> bool:
+        return self.ready.done() and not self.exited.done()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.exited.done():
+            return
+        stdin = self.transport.get_pipe_transport(0)
+        if stdin is not None and not stdin.is_closing():
+            stdin.write(data)  # type: ignore[attr-defined]
+
+    def close_stdin(self) -> None:
+        if self.transport is not None:
+            stdin = self.transport.get_pipe_transport(0)
+            if stdin is not None:
+                stdin.close()
+
+    def kill(self) -> None:
+        if self.transport is not None and self.transport.get_returncode() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.transport.kill()
+
+
+class _Worker:
+    """One worker slot: its current process, its calls, and its restarts."""
+
+    def __init__(
+        self,
+        index: int,
+        argv: list[str],
+        max_calls: int,
+        start_timeout: float,
+        on_incoming: Callable[[Any], None],
+    ) -> None:
+        self.index = index
+        self.start_timeout = start_timeout
+        self.argv = argv
+        self.max_calls = max_calls
+        self.on_incoming = on_incoming
+        self.calls: dict[int, PoolCall] = {}
+        self.sip_port = 0
+        self.pid: int | None = None
+        self.started_at = 0.0
+        self.proc: _Proc | None = None
+        self._next_num = 1
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.running
+
+    @property
+    def free_slots(self) -> int:
+        return self.max_calls - len(self.calls) if self.alive else 0
+
+    async def spawn(self) -> None:
+        loop = asyncio.get_running_loop()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        self._next_num = 1
+        proc = _Proc(self)
+        self.proc = proc
+        transport, _ = await loop.subprocess_exec(
+            lambda: proc,
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,
+            env=env,
+        )
+        waiters: set[asyncio.Future[Any]] = {proc.ready, proc.exited}
+        try:
+            await asyncio.wait(waiters, timeout=self.start_timeout, return_when="FIRST_COMPLETED")
+        finally:
+            if not proc.ready.done():
+                proc.kill()
+                await asyncio.wait({proc.exited}, timeout=STOP_WAIT_S)
+        if not proc.running:
+            rc = proc.exited.result() if proc.exited.done() else None
+            raise WorkerStartError(f"media worker {self.index} did not start (exit code {rc})")
+        self.sip_port = int(proc.ready.result()["sip_port"])
+        self.pid = transport.get_pid()
+        self.started_at = time.monotonic()
+        log.info("media worker ready", extra={"worker": self.index, "sip_port": self.sip_port})
+
+    async def wait_exit(self) -> int | None:
+        assert self.proc is not None
+        return await asyncio.shield(self.proc.exited)
+
+    async def stop(self) -> None:
+        """Close stdin (the worker hangs up and exits), then kill it if it lingers."""
+        proc = self.proc
+        if proc is None or proc.exited.done():
+            return
+        proc.close_stdin()
+        try:
+            async with asyncio.timeout(STOP_WAIT_S):
+                await asyncio.shield(proc.exited)
+        except TimeoutError:
+            log.warning("media worker did not stop; killing it", extra={"worker": self.index})
+            proc.kill()
+            await asyncio.shield(proc.exited)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+
+    def next_num(self) -> int:
+        num = self._next_num
+        self._next_num += 1
+        return num
+
+    def send(self, num: int, body: dict[str, Any]) -> None:
+        if self.proc is not None:
+            self.proc.write(ipc.encode_control(body, num))
+
+    def send_audio(self, num: int, pcm: bytes) -> None:
+        if self.proc is not None:
+            self.proc.write(ipc.encode_audio(num, pcm))
+
+    def on_message(self, msg: ipc.Message) -> None:
+        if isinstance(msg, ipc.Audio):
+            call = self.calls.get(msg.call)
+            if call is not None:
+                call._frame(msg.pcm)
+            return
+        body = msg.body
+        ev = body.get("ev")
+        if ev == "incoming":
+            inbound = PoolInboundCall(
+                self, msg.call, str(body.get("to_user", "")), str(body.get("from_uri", ""))
+            )
+            self.calls[msg.call] = inbound
+            inbound._event(Progress(CallState.RINGING, 180, "Ringing"))
+            self.on_incoming(inbound)
+        elif (call := self.calls.get(msg.call)) is not None:
+            self._call_event(call, msg.call, ev, body)
+
+    def _call_event(self, call: PoolCall, num: int, ev: Any, body: dict[str, Any]) -> None:
+        if ev == "progress":
+            call._event(
+                Progress(CallState(body["state"]), body.get("code"), body.get("reason", ""))
+            )
+        elif ev == "ended":
+            del self.calls[num]
+            call._end(
+                Progress(
+                    CallState.ENDED,
+                    body.get("code"),
+                    str(body.get("reason", "")),
+                    EndReason(body["end_reason"]),
+                    body.get("hangup_by"),
+                )
+            )
+        elif ev == "mark":
+            call._event(PlayoutMark(str(body["name"])))
+        elif ev == "cleared":
+            call._event(PlayoutCleared(int(body["dropped_ms"])))
+        elif ev == "dtmf":
+            call._event(Dtmf(str(body["digit"])))
+
+    def on_lost(self, rc: int | None) -> None:
+        calls, self.calls = self.calls, {}
+        lost = Progress(
+            CallState.ENDED, None, f"media worker exited (code {rc})", EndReason.WORKER_LOST, None
+        )
+        for call in calls.values():
+            call._end(lost)
+        if calls:
+            log.warning(
+                "media worker lost with calls up",
+                extra={"worker": self.index, "returncode": rc, "calls": len(calls)},
+            )
+
+
+class WorkerPool:
+    """K media worker processes x M calls, implementing `Telephony`.
+
+    Ports: with ``sip_port=0`` each worker binds a free port; otherwise worker i binds
+    ``sip_port + i``. Likewise RTP: 0 = free ports, else worker i uses
+    ``rtp_port_start + i * rtp_ports_per_worker`` onwards. `sip_ports` lists what is bound.
+    """
+
+    def __init__(
+        self,
+        *,
+        processes: int = 1,
+        calls_per_worker: int = MAX_CALLS_PER_WORKER,
+        sip_host: str = "127.0.0.1",
+        sip_port: int = 0,
+        listen: bool = False,
+        python: str = sys.executable,
+        rtp_port_start: int = 0,
+        rtp_ports_per_worker: int = 100,
+        start_timeout_s: float = 20.0,
+        restart_delay_s: float = 0.5,
+        worker_log_level: str = "WARNING",
+        pj_log_level: int = 1,
+    ) -> None:
+        if processes < 1:
+            raise ValueError("processes must be >= 1")
+        if not 1 <= calls_per_worker <= MAX_CALLS_PER_WORKER:
+            raise ValueError(f"calls_per_worker must be 1..{MAX_CALLS_PER_WORKER} with this wheel")
+        if sip_port and not 0 < sip_port + processes - 1 < 65536:
+            raise ValueError("sip_port range does not fit")
+        if rtp_port_start and not 0 < rtp_port_start + processes * rtp_ports_per_worker < 65536:
+            raise ValueError("RTP port range does not fit")
+        self.listen = listen
+        self._restart_delay = restart_delay_s
+        self._incoming: ipc.Channel[PoolInboundCall] = ipc.Channel()
+        self._workers: list[_Worker] = []
+        rtp_range = rtp_ports_per_worker if rtp_port_start else 0
+        for i in range(processes):
+            rtp = rtp_port_start + i * rtp_ports_per_worker if rtp_port_start else 0
+            argv = [
+                python, "-m", "telephony.worker",
+                "--sip-host", sip_host,
+                "--sip-port", str(sip_port + i if sip_port else 0),
+                "--rtp-port", str(rtp),
+                "--rtp-port-range", str(rtp_range),
+                "--max-calls", str(calls_per_worker),
+                "--log-level", worker_log_level,
+                "--pj-log-level", str(pj_log_level),
+            ]  # fmt: skip
+            if listen:
+                argv.append("--listen")
+            self._workers.append(
+                _Worker(i, argv, calls_per_worker, start_timeout_s, self._incoming.put)
+            )
+        self._supervisors: list[asyncio.Task[None]] = []
+        self._started = False
+        self._closing = False
+
+    # --- introspection ---
+
+    @property
+    def sip_ports(self) -> list[int]:
+        """SIP port bound by each worker, in worker order (0 while one is restarting)."""
+        return [w.sip_port if w.alive else 0 for w in self._workers]
+
+    @property
+    def worker_pids(self) -> list[int | None]:
+        return [w.pid if w.alive else None for w in self._workers]
+
+    @property
+    def free_slots(self) -> int:
+        return sum(w.free_slots for w in self._workers)
+
+    @property
+    def capacity(self) -> int:
+        return sum(w.max_calls for w in self._workers)
+
+    # --- Telephony ---
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        results = await asyncio.gather(*(w.spawn() for w in self._workers), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self.close()
+            raise WorkerStartError(f"{len(errors)} media worker(s) failed to start") from errors[0]
+        self._supervisors = [
+            asyncio.create_task(self._supervise(w), name=f"telephony.worker[{w.index}].supervise")
+            for w in self._workers
+        ]
+
+    async def close(self) -> None:
+        """Stop every worker cleanly (their calls are hung up); idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._incoming.close()
+        for task in self._supervisors:
+            task.cancel()
+        await asyncio.gather(*self._supervisors, return_exceptions=True)
+        self._supervisors = []
+        await asyncio.gather(*(w.stop() for w in self._workers))
+
+    async def dial(self, request: DialRequest) -> PoolCall:
+        if not self._started or self._closing:
+            raise RuntimeError("pool is not running")
+        worker = max(self._workers, key=lambda w: w.free_slots)
+        if worker.free_slots <= 0:
+            raise PoolBusyError(f"all {self.capacity} call slots are busy")
+        num = worker.next_num()
+        call = PoolCall(worker, num)
+        worker.calls[num] = call
+        worker.send(
+            num,
+            {
+                "op": "dial",
+                "uri": request.uri,
+                "username": request.username,
+                "password": request.password,
+                "ring_timeout_s": request.ring_timeout_s,
+                "headers": request.headers,
+            },
+        )
+        return call
+
+    async def incoming(self) -> PoolInboundCall:
+        if not self.listen:
+            raise RuntimeError("this pool does not listen for inbound calls")
+        try:
+            return await self._incoming.get()
+        except EOFError:
+            raise RuntimeError("pool closed") from None
+
+    async def __aenter__(self) -> WorkerPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- supervision ---
+
+    async def _supervise(self, worker: _Worker) -> None:
+        delay = self._restart_delay
+        while not self._closing:
+            rc = await worker.wait_exit()
+            if self._closing:
+                return
+            log.warning(
+                "media worker exited; restarting", extra={"worker": worker.index, "returncode": rc}
+            )
+            if time.monotonic() - worker.started_at > 30.0:
+                delay = self._restart_delay
+            while not self._closing:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                try:
+                    await worker.spawn()
+                    break
+                except WorkerStartError:
+                    log.error("media worker restart failed", extra={"worker": worker.index})

@@ -1,0 +1,859 @@
+"""Media worker process: one pjsua2 endpoint carrying up to 4 calls (the PyPI wheel's cap).
+
+Run as ``python -m telephony.worker --sip-host 127.0.0.1 --sip-port 0 ...``; stdin/stdout carry
+`telephony.ipc` frames to and from the brain, logs go to stderr. The worker exits cleanly
+(calls hung up, pjsua2 destroyed) when stdin closes or on SIGTERM.
+
+Threads, and what each may touch (pjlib aborts on calls from unregistered threads):
+- main: the only thread that calls pjsua2's API (``libHandleEvents``, commands, callbacks);
+- ``ipc-reader``: parses stdin; feeds `Playout` buffers (pure Python) and queues commands;
+- ``ipc-writer``: writes stdout; never touches pjsua2;
+- pjmedia clock thread (created by pjlib, so registered): `_Port` frame callbacks, which
+  only touch the frame they are given and `Playout`.
+Automatic garbage collection is disabled and run from the main loop instead, so no pjsua2
+object is ever destroyed on the reader or writer thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pjsua2 as pj
+
+from telephony import ipc
+from telephony.base import FRAME_BYTES, SAMPLE_RATE, EndReason
+
+log = logging.getLogger("telephony.worker")
+
+PUMP_MS = 20  # main-loop poll while calls are up: command latency vs idle wake-ups
+PUMP_MS_IDLE = 50  # with no call up (a dial then waits <= 50 ms to start)
+GC_EVERY_S = 5.0
+PORT_GRACE_S = 0.2  # keep a finished call's port alive this long after its last connection
+SHUTDOWN_WAIT_S = 2.0
+BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
+_SILENCE = bytes(FRAME_BYTES)
+_NO_MARKS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 0  # 0: any free port, reported in the "ready" event
+    rtp_port: int = 0  # 0: any free ports
+    rtp_port_range: int = 0
+    max_calls: int = 4
+    listen: bool = False
+    pj_log_level: int = 1
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[WorkerConfig, str]:
+    p = argparse.ArgumentParser(prog="python -m telephony.worker")
+    p.add_argument("--sip-host", default="127.0.0.1")
+    p.add_argument("--sip-port", type=int, default=0)
+    p.add_argument("--rtp-port", type=int, default=0)
+    p.add_argument("--rtp-port-range", type=int, default=0)
+    p.add_argument("--max-calls", type=int, default=4, choices=range(1, 5))
+    p.add_argument("--listen", action="store_true")
+    p.add_argument("--pj-log-level", type=int, default=1)
+    p.add_argument("--log-level", default=os.environ.get("TELEPHONY_WORKER_LOG", "WARNING"))
+    a = p.parse_args(argv)
+    cfg = WorkerConfig(
+        sip_host=a.sip_host,
+        sip_port=a.sip_port,
+        rtp_port=a.rtp_port,
+        rtp_port_range=a.rtp_port_range,
+        max_calls=a.max_calls,
+        listen=a.listen,
+        pj_log_level=a.pj_log_level,
+    )
+    return cfg, a.log_level
+
+
+def classify_end(
+    *,
+    outbound: bool,
+    answered: bool,
+    local_hangup: bool,
+    ring_timeout: bool,
+    got_response: bool,
+    remote_final: int | None,
+    code: int,
+) -> tuple[EndReason, str | None]:
+    """(EndReason, hangup_by) for a call that has just disconnected."""
+    if answered:
+        return EndReason.COMPLETED, "local" if local_hangup else "remote"
+    if ring_timeout:  # NO_ANSWER if the far end responded at all, else unreachable
+        return (EndReason.NO_ANSWER if got_response else EndReason.FAILED), "local"
+    if local_hangup:  # outbound: the brain cancelled; inbound: the brain rejected
+        return (EndReason.NO_ANSWER if outbound else ipc.end_reason_for_code(code)), "local"
+    if not outbound:  # the caller gave up before we answered
+        return EndReason.NO_ANSWER, "remote"
+    if remote_final is not None:
+        return ipc.end_reason_for_code(remote_final), "remote"
+    return EndReason.FAILED, None  # timer B, transport error, unresolvable
+
+
+def request_user(whole_msg: str) -> str:
+    """User part of the request URI in the first line of a SIP request."""
+    parts = whole_msg.split("\r\n", 1)[0].split(" ")
+    if len(parts) < 2:
+        return ""
+    scheme, _, rest = parts[1].split(";", 1)[0].partition(":")
+    if "@" in rest:
+        return rest.split("@", 1)[0]
+    return rest if scheme == "tel" else ""
+
+
+def bare_uri(name_addr: str) -> str:
+    """'"Bob" <sip:bob@host>;tag=1' -> 'sip:bob@host'."""
+    if "<" in name_addr and ">" in name_addr:
+        return name_addr[name_addr.index("<") + 1 : name_addr.index(">")]
+    return name_addr.split(";", 1)[0].strip()
+
+
+class Playout:
+    """Robot audio waiting to be played on one call; shared by reader and clock threads."""
+
+    def __init__(self) -> None:
+        self.live = False  # set once the call is answered: early media gets no robot audio
+        self._lock = threading.Lock()
+        self._buf = bytearray()
+        self._queued = 0  # bytes ever queued
+        self._played = 0  # bytes ever played (or dropped by clear)
+        self._marks: deque[tuple[int, str]] = deque()
+
+    def push(self, pcm: bytes) -> None:
+        with self._lock:
+            self._buf += pcm
+            self._queued += len(pcm)
+
+    def mark(self, name: str) -> bool:
+        """Queue a mark; True when everything queued has already been played."""
+        with self._lock:
+            if self._played >= self._queued:
+                return True
+            self._marks.append((self._queued, name))
+            return False
+
+    def pull(self) -> tuple[bytes | None, tuple[str, ...]]:
+        """Next 20 ms frame (None when idle) and the marks it completes."""
+        with self._lock:
+            buf = self._buf
+            if not buf or not self.live:
+                return None, _NO_MARKS
+            n = min(len(buf), FRAME_BYTES)
+            data = bytes(buf[:n])
+            del buf[:n]
+            self._played += n
+            marks = self._marks
+            if not marks or marks[0][0] > self._played:
+                reached = _NO_MARKS
+            else:
+                names = []
+                while marks and marks[0][0] <= self._played:
+                    names.append(marks.popleft()[1])
+                reached = tuple(names)
+        if n < FRAME_BYTES:
+            data += _SILENCE[n:]
+        return data, reached
+
+    def clear(self) -> int:
+        """Drop queued audio and pending marks; returns the bytes dropped."""
+        with self._lock:
+            dropped = len(self._buf)
+            self._buf.clear()
+            self._played = self._queued
+            self._marks.clear()
+        return dropped
+
+
+class Outbox:
+    """Writes frames to the brain from a dedicated thread, batching whatever is queued."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ipc-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        self._q.put(data)
+
+    def control(self, call: int, body: dict[str, Any]) -> None:
+        self._q.put(ipc.encode_control(body, call))
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._q.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        broken = False
+        while True:
+            item = self._q.get()
+            chunks: list[bytes] = []
+            while item is not None:
+                chunks.append(item)
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+            if chunks and not broken:
+                broken = not self._write(b"".join(chunks))
+            if item is None:
+                return
+
+    def _write(self, data: bytes) -> bool:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            log.warning("brain pipe closed; dropping output")
+            return False
+        return True
+
+
+# --- pjsua2 glue -------------------------------------------------------------------------
+
+_VecHead = ctypes.c_void_p * 2  # libstdc++ std::vector: begin, end, end_of_storage
+
+
+def _read_vector_fast(vec: Any) -> bytes:
+    begin, end = _VecHead.from_address(int(vec.this))
+    if not begin or not end:
+        return b""
+    return ctypes.string_at(begin, end - begin)
+
+
+def _vector_data_address(vec: Any) -> int:
+    begin = _VecHead.from_address(int(vec.this))[0]
+    return int(begin or 0)
+
+
+def _fast_vectors_work() -> bool:
+    """Check once that the ctypes view of pj.ByteVector matches this build's layout."""
+    try:
+        probe = pj.ByteVector(b"\x01\x02\x03")
+        if _read_vector_fast(probe) != b"\x01\x02\x03" or _read_vector_fast(pj.ByteVector()):
+            return False
+        ctypes.memmove(_vector_data_address(probe), b"\x07", 1)
+        return list(probe) == [7, 2, 3]
+    except Exception:  # any failure means: use the slow path
+        return False
+
+
+_PINNED: set[int] = set()
+
+
+def _pin_thread_state() -> None:
+    """Keep a Python thread state for the current (pjmedia clock) thread for good.
+
+    SWIG's callback wrapper takes the GIL with PyGILState_Ensure/Release; on a thread that
+    Python did not create, each pair builds and tears down a thread state (tens of us, twice
+    per frame per call). One extra Ensure that is never released keeps it alive.
+    """
+    ctypes.pythonapi.PyGILState_Ensure()
+    _PINNED.add(threading.get_ident())
+
+
+class _Port(pj.AudioMediaPort):
+    """Per-call PCM tap: callee frames out to the brain, robot frames in from `Playout`.
+
+    The bridge calls put_frame on every port every tick, connected or not, so a port whose
+    call has ended is switched off (`active`), and a callback that lands while the port is
+    being destroyed (its attributes already cleared) returns quietly: an exception escaping
+    a SWIG director on the clock thread is not an option.
+    """
+
+    def __init__(self, num: int, playout: Playout, outbox: Outbox, fast: bool) -> None:
+        super().__init__()
+        self.active = True
+        self._num = num
+        self._playout = playout
+        self._outbox = outbox
+        self._fast = fast
+        self._tx = pj.ByteVector(_SILENCE)
+        self._silence = pj.ByteVector(_SILENCE)
+        self._tx_addr = _vector_data_address(self._tx) if fast else 0
+
+    def onFrameReceived(self, frame: Any) -> None:
+        try:
+            if not self.active:
+                return
+            if threading.get_ident() not in _PINNED:
+                _pin_thread_state()
+            pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
+            self._outbox.put(ipc.encode_audio(self._num, pcm or _SILENCE))
+        except AttributeError:
+            return  # the port is being torn down
+        except Exception:
+            log.exception("frame receive failed")
+
+    def onFrameRequested(self, frame: Any) -> None:
+        try:
+            if not self.active:
+                return
+            if threading.get_ident() not in _PINNED:
+                _pin_thread_state()
+            data, marks = self._playout.pull()
+            if data is None:
+                frame.buf = self._silence
+            elif self._fast:
+                ctypes.memmove(self._tx_addr, data, FRAME_BYTES)
+                frame.buf = self._tx
+            else:
+                frame.buf = pj.ByteVector(data)
+            frame.size = FRAME_BYTES
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            for name in marks:
+                self._outbox.control(self._num, {"ev": "mark", "name": name})
+        except AttributeError:
+            return  # the port is being torn down
+        except Exception:
+            log.exception("frame request failed")
+
+
+class _Call(pj.Call):
+    """One pjsua2 call; its callbacks run on the main thread inside libHandleEvents."""
+
+    def __init__(
+        self, worker: Worker, acc: pj.Account, num: int, outbound: bool, call_id: int
+    ) -> None:
+        super().__init__(acc, call_id)
+        self.worker = worker
+        self.num = num
+        self.outbound = outbound
+        self.answered = False
+        self.ringing_reported = False
+        self.local_hangup = False
+        self.ring_timeout = False
+        self.got_response = False
+        self.remote_final: int | None = None
+        self.deadline: float | None = None
+        self.ended = False
+        self.port: _Port | None = None
+
+    def onCallState(self, prm: Any) -> None:
+        try:
+            self._note_response(prm.e)  # a final answer reaches us here before onCallTsxState
+            ci = self.getInfo()
+            self.worker.on_call_state(self, ci.state, ci.lastStatusCode, ci.lastReason)
+        except Exception:
+            log.exception("call state handling failed", extra={"call": self.num})
+
+    def onCallTsxState(self, prm: Any) -> None:
+        try:
+            self._note_response(prm.e)
+        except Exception:
+            log.exception("transaction state handling failed", extra={"call": self.num})
+
+    def _note_response(self, event: Any) -> None:
+        """Remember responses received for our INVITE (tells 'remote said 486' from a timeout)."""
+        if not self.outbound or event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        body = event.body.tsxState
+        if body.type != pj.PJSIP_EVENT_RX_MSG:
+            return
+        tsx = body.tsx
+        if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
+            self.got_response = True
+            if tsx.statusCode >= 300:
+                self.remote_final = tsx.statusCode
+
+    def onCallMediaState(self, prm: Any) -> None:
+        try:
+            self.worker.on_media_state(self)
+        except Exception:
+            log.exception("media state handling failed", extra={"call": self.num})
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        try:
+            self.worker.outbox.control(self.num, {"ev": "dtmf", "digit": prm.digit})
+        except Exception:
+            log.exception("dtmf handling failed", extra={"call": self.num})
+
+
+class _Account(pj.Account):
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def onIncomingCall(self, prm: Any) -> None:
+        try:
+            self.worker.on_incoming(self, prm)
+        except Exception:
+            log.exception("incoming call handling failed")
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, outbox: Outbox) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.commands: queue.SimpleQueue[ipc.Control] = queue.SimpleQueue()
+        self.playouts: dict[int, Playout] = {}  # read by the reader thread
+        self.calls: dict[int, _Call] = {}
+        self.accounts: dict[tuple[str, str, str], _Account] = {}
+        self.graveyard: list[tuple[float, _Port]] = []
+        self.fast = _fast_vectors_work()
+        self.stopping = False
+        self.next_inbound = ipc.INBOUND_BASE
+        self.ep = pj.Endpoint()
+        self.sip_port = 0
+        self.transport_id = -1
+        self.default_acc: _Account | None = None
+
+    # --- lifecycle ---
+
+    def start(self) -> None:
+        cfg = self.cfg
+        ep = self.ep
+        with _quiet_stdout():  # pjlib logs its start-up at a verbose level before libInit
+            ep.libCreate()
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = False
+        ep_cfg.uaConfig.maxCalls = cfg.max_calls
+        ep_cfg.uaConfig.userAgent = "telephony-worker"
+        ep_cfg.logConfig.level = cfg.pj_log_level
+        ep_cfg.logConfig.consoleLevel = cfg.pj_log_level
+        ep_cfg.logConfig.msgLogging = 0
+        med = ep_cfg.medConfig
+        med.clockRate = SAMPLE_RATE
+        med.sndClockRate = SAMPLE_RATE
+        med.channelCount = 1
+        med.audioFramePtime = 20
+        med.ptime = 20
+        med.noVad = True
+        med.ecTailLen = 0
+        ep.libInit(ep_cfg)
+        tcfg = pj.TransportConfig()
+        tcfg.boundAddress = cfg.sip_host
+        tcfg.port = cfg.sip_port
+        self.transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.sip_port = int(ep.transportGetInfo(self.transport_id).localName.rsplit(":", 1)[1])
+        ep.audDevManager().setNullDev()
+        ep.libStart()
+        for codec in ep.codecEnum2():
+            prio = {"PCMU": 255, "PCMA": 254}.get(codec.codecId.split("/", 1)[0], 0)
+            ep.codecSetPriority(codec.codecId, prio)
+        self.default_acc = self._make_account("robot", None, None, default=True)
+        if not self.fast:
+            log.warning("ctypes vector access unavailable; using slow bytes(frame.buf)")
+
+    def _make_account(
+        self, user: str, password: str | None, domain: str | None, default: bool = False
+    ) -> _Account:
+        cfg = self.cfg
+        acfg = pj.AccountConfig()
+        acfg.idUri = f"sip:{user}@{domain or f'{cfg.sip_host}:{self.sip_port}'}"
+        acfg.sipConfig.transportId = self.transport_id
+        mt = acfg.mediaConfig.transportConfig
+        mt.boundAddress = cfg.sip_host
+        mt.port = cfg.rtp_port
+        mt.portRange = cfg.rtp_port_range
+        if password is not None:
+            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+        acc = _Account(self)
+        acc.create(acfg, default)
+        return acc
+
+    def _account_for(self, user: str | None, password: str | None, uri: str) -> _Account:
+        if not user:
+            assert self.default_acc is not None
+            return self.default_acc
+        domain = uri.split("@", 1)[1].split(";", 1)[0] if "@" in uri else self.cfg.sip_host
+        key = (user, password or "", domain)
+        acc = self.accounts.get(key)
+        if acc is None:
+            acc = self._make_account(user, password or "", domain)
+            self.accounts[key] = acc
+        return acc
+
+    def run(self) -> None:
+        self.outbox.control(
+            0,
+            {
+                "ev": "ready",
+                "sip_port": self.sip_port,
+                "max_calls": self.cfg.max_calls,
+                "pid": os.getpid(),
+                "fast_frames": self.fast,
+            },
+        )
+        next_gc = time.monotonic() + GC_EVERY_S
+        while not self.stopping:
+            self.ep.libHandleEvents(PUMP_MS if self.calls else PUMP_MS_IDLE)
+            now = time.monotonic()
+            self._bury(now)
+            self._drain_commands()
+            self._check_deadlines(now)
+            if now >= next_gc:
+                gc.collect()
+                next_gc = now + GC_EVERY_S
+
+    def shutdown(self) -> bool:
+        """Hang up, drop every pjsua2 reference, collect, then destroy the library.
+
+        Returns False when something still held a pjsua2 object, so the library was left
+        alone and the process must end with os._exit().
+
+        Loops over pjsua2 objects live in helpers: a loop variable left in this frame would
+        keep its object alive into libDestroy(), and its destructor would then abort.
+        """
+        self._hangup_all()
+        while self.graveyard:  # let the bridge forget the ports of calls just ended
+            self.ep.libHandleEvents(PUMP_MS)
+            self._bury(time.monotonic())
+        self.calls.clear()
+        self.playouts.clear()
+        self.graveyard.clear()
+        self._shutdown_accounts()
+        for _ in range(50):  # a port can still be inside a clock-thread callback
+            gc.collect()
+            live = self._live_objects()
+            if not live:
+                break
+            self.ep.libHandleEvents(PUMP_MS)
+        else:
+            # Destroying them after libDestroy() would abort; skip the teardown instead.
+            log.error("pjsua2 objects still referenced at shutdown: %s", live)
+            return False
+        # Without NO_RX_MSG, libDestroy() idles a full second waiting for stray responses.
+        self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
+        return True
+
+    def _hangup_all(self) -> None:
+        if not self.calls:
+            return
+        for call in self.calls.values():
+            call.local_hangup = True
+        self.ep.hangupAllCalls()
+        end = time.monotonic() + SHUTDOWN_WAIT_S
+        while self.calls and time.monotonic() < end:
+            self.ep.libHandleEvents(PUMP_MS)
+        self.ep.libHandleEvents(50)  # usually enough for the 200 OK to our BYEs
+        if self.calls:
+            log.warning("calls still up at shutdown", extra={"calls": len(self.calls)})
+
+    def _shutdown_accounts(self) -> None:
+        for acc in [*self.accounts.values(), self.default_acc]:
+            if acc is not None:
+                acc.shutdown()
+        self.accounts.clear()
+        self.default_acc = None
+
+    @staticmethod
+    def _live_objects() -> list[str]:
+        kinds = (_Call, _Port, _Account)
+        return [type(o).__name__ for o in gc.get_objects() if isinstance(o, kinds)]
+
+    # --- brain commands (main thread) ---
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                msg = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._handle(msg)
+            except pj.Error as err:  # e.g. hanging up a call that is already going away
+                log.warning("command failed: %s", err.reason, extra={"op": msg.body.get("op")})
+            except Exception:
+                log.exception("command failed", extra={"op": msg.body.get("op"), "call": msg.call})
+
+    def _handle(self, msg: ipc.Control) -> None:
+        op = msg.body.get("op")
+        if op == "shutdown":
+            self.stopping = True
+            return
+        if op == "dial":
+            self._dial(msg.call, msg.body)
+            return
+        call = self.calls.get(msg.call)
+        if call is None:
+            return  # already ended; the brain has or will get its "ended"
+        if op == "hangup":
+            call.local_hangup = True
+            call.hangup(pj.CallOpParam())
+        elif op == "answer":
+            prm = pj.CallOpParam()
+            prm.statusCode = 200
+            call.answer(prm)
+        elif op == "reject":
+            call.local_hangup = True
+            prm = pj.CallOpParam()
+            prm.statusCode = int(msg.body.get("code", 486))
+            call.hangup(prm)
+        elif op == "dtmf":
+            call.dialDtmf(str(msg.body["digits"]))
+        else:
+            log.warning("unknown op", extra={"op": op})
+
+    def _dial(self, num: int, body: dict[str, Any]) -> None:
+        if len(self.calls) >= self.cfg.max_calls:
+            self._fail_dial(num, "no free call slot in worker")
+            return
+        uri = str(body["uri"])
+        try:
+            acc = self._account_for(body.get("username"), body.get("password"), uri)
+        except pj.Error as err:
+            self._fail_dial(num, err.reason)
+            return
+        call = _Call(self, acc, num, outbound=True, call_id=pj.PJSUA_INVALID_ID)
+        call.deadline = time.monotonic() + float(body.get("ring_timeout_s", 30.0))
+        prm = pj.CallOpParam(True)
+        for name, value in (body.get("headers") or {}).items():
+            hdr = pj.SipHeader()
+            hdr.hName = str(name)
+            hdr.hValue = str(value)
+            prm.txOption.headers.append(hdr)
+        self.calls[num] = call
+        try:
+            call.makeCall(uri, prm)
+        except pj.Error as err:
+            # pjsua may already have reported DISCONNECTED through onCallState.
+            if not call.ended:
+                self._finish(call, None, err.reason)
+                self._fail_dial(num, err.reason)
+            # Drop the object now: its slot id cannot have been reused yet.
+            self.calls.pop(num, None)
+
+    def _fail_dial(self, num: int, reason: str) -> None:
+        self.playouts.pop(num, None)
+        self._report_end(num, None, reason, EndReason.FAILED, None)
+
+    def _check_deadlines(self, now: float) -> None:
+        for call in list(self.calls.values()):
+            if call.deadline is not None and now >= call.deadline and not call.answered:
+                call.deadline = None
+                call.ring_timeout = True
+                call.local_hangup = True
+                try:
+                    call.hangup(pj.CallOpParam())
+                except pj.Error:
+                    log.warning("hangup after ring timeout failed", extra={"call": call.num})
+
+    # --- pjsua2 events (main thread) ---
+
+    def on_incoming(self, acc: _Account, prm: Any) -> None:
+        if not self.cfg.listen:
+            call = _Call(self, acc, 0, outbound=False, call_id=prm.callId)
+            reject = pj.CallOpParam()
+            reject.statusCode = 403
+            call.ended = True
+            call.hangup(reject)
+            return
+        num = self.next_inbound
+        self.next_inbound += 1
+        call = _Call(self, acc, num, outbound=False, call_id=prm.callId)
+        ci = call.getInfo()
+        self.calls[num] = call
+        self.playouts[num] = Playout()
+        self.outbox.control(
+            num,
+            {
+                "ev": "incoming",
+                "to_user": request_user(prm.rdata.wholeMsg),
+                "from_uri": bare_uri(ci.remoteUri),
+            },
+        )
+        ringing = pj.CallOpParam()
+        ringing.statusCode = 180
+        call.answer(ringing)
+
+    def on_call_state(self, call: _Call, state: int, code: int, reason: str) -> None:
+        if call.ended:
+            return
+        if state == pj.PJSIP_INV_STATE_EARLY and call.outbound and not call.ringing_reported:
+            call.ringing_reported = True
+            self.outbox.control(
+                call.num, {"ev": "progress", "state": "ringing", "code": code, "reason": reason}
+            )
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and not call.answered:
+            call.answered = True
+            call.deadline = None
+            playout = self.playouts.get(call.num)
+            if playout is not None:
+                playout.live = True
+            self.outbox.control(
+                call.num, {"ev": "progress", "state": "answered", "code": code, "reason": reason}
+            )
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            end_reason, hangup_by = classify_end(
+                outbound=call.outbound,
+                answered=call.answered,
+                local_hangup=call.local_hangup,
+                ring_timeout=call.ring_timeout,
+                got_response=call.got_response,
+                remote_final=call.remote_final,
+                code=code,
+            )
+            if call.ring_timeout:
+                reason = "ring timeout"
+            sip_code = call.remote_final if call.remote_final and not call.answered else code
+            self._report_end(call.num, sip_code or None, reason, end_reason, hangup_by)
+            self._finish(call, code, reason)
+            # Deleting the call inside its own DISCONNECTED callback is allowed by pjsua2 and
+            # is the only moment its slot id cannot yet have been reused by a new call.
+            self.calls.pop(call.num, None)
+
+    def on_media_state(self, call: _Call) -> None:
+        ci = call.getInfo()  # bind first: iterating a temporary's vector frees it mid-loop
+        media = ci.media
+        for idx in range(len(media)):
+            mi = media[idx]
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            aud = call.getAudioMedia(idx)
+            if call.port is None:
+                playout = self.playouts.get(call.num) or Playout()
+                fmt = pj.MediaFormatAudio()
+                fmt.type = pj.PJMEDIA_TYPE_AUDIO
+                fmt.clockRate = SAMPLE_RATE
+                fmt.channelCount = 1
+                fmt.bitsPerSample = 16
+                fmt.frameTimeUsec = 20_000
+                port = _Port(call.num, playout, self.outbox, self.fast)
+                port.createPort(f"call{call.num}", fmt)
+                call.port = port
+            aud.startTransmit(call.port)
+            call.port.startTransmit(aud)
+            return
+
+    # --- helpers ---
+
+    def _finish(self, call: _Call, code: int | None, reason: str) -> None:
+        call.ended = True
+        self.playouts.pop(call.num, None)
+        if call.port is not None:
+            call.port.active = False
+            self.graveyard.append((time.monotonic(), call.port))
+            call.port = None
+        log.info("call ended", extra={"call": call.num, "sip_code": code, "reason": reason})
+
+    def _report_end(
+        self, num: int, code: int | None, reason: str, end_reason: EndReason, by: str | None
+    ) -> None:
+        self.outbox.control(
+            num,
+            {
+                "ev": "ended",
+                "code": code,
+                "reason": reason,
+                "end_reason": end_reason.value,
+                "hangup_by": by,
+            },
+        )
+
+    def _bury(self, now: float) -> None:
+        if self.graveyard and now - self.graveyard[0][0] >= PORT_GRACE_S:
+            self.graveyard = [(t, p) for t, p in self.graveyard if now - t < PORT_GRACE_S]
+
+
+def _reader(stream: Any, worker: Worker) -> None:
+    """ipc-reader thread: audio/mark/clear go straight to `Playout`; the rest to main."""
+    outbox = worker.outbox
+    try:
+        while (msg := ipc.read_message(stream)) is not None:
+            if isinstance(msg, ipc.Audio):
+                playout = worker.playouts.get(msg.call)
+                if playout is not None:
+                    playout.push(msg.pcm)
+                continue
+            op = msg.body.get("op")
+            if op == "mark":
+                playout = worker.playouts.get(msg.call)
+                if playout is not None and playout.mark(str(msg.body["name"])):
+                    outbox.control(msg.call, {"ev": "mark", "name": msg.body["name"]})
+            elif op == "clear":
+                playout = worker.playouts.get(msg.call)
+                if playout is not None:
+                    dropped_ms = playout.clear() // BYTES_PER_MS
+                    outbox.control(msg.call, {"ev": "cleared", "dropped_ms": dropped_ms})
+            else:
+                if op == "dial":
+                    worker.playouts[msg.call] = Playout()
+                worker.commands.put(msg)
+    except Exception:
+        log.exception("reading from the brain failed")
+    finally:
+        worker.commands.put(ipc.Control(0, {"op": "shutdown"}))
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Send fd 1 (pjlib's console log, already not the IPC pipe) to /dev/null for a while."""
+    libc = ctypes.CDLL(None)
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _take_stdout() -> int:
+    """Keep the real stdout for IPC only; route fd 1 (pjlib's printf logs) to stderr."""
+    sys.stdout.flush()
+    ipc_fd = os.dup(1)
+    os.dup2(2, 1)
+    return ipc_fd
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, level = parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=level.upper(),
+        format="%(asctime)s telephony.worker[%(process)d] %(levelname)s %(message)s",
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the brain decides when we stop
+    gc.disable()  # collected on the main thread only, see the module docstring
+    outbox = Outbox(_take_stdout())
+    worker = Worker(cfg, outbox)
+
+    def _on_term(_signum: int, _frame: Any) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, _on_term)
+    try:
+        worker.start()
+    except pj.Error as err:
+        log.error("worker start failed: %s", err.reason)
+        worker.shutdown()
+        outbox.close()
+        return 2
+    stdin = os.fdopen(0, "rb", buffering=1 << 16)
+    threading.Thread(target=_reader, args=(stdin, worker), name="ipc-reader", daemon=True).start()
+    clean = False
+    try:
+        worker.run()
+    finally:
+        clean = worker.shutdown()
+        outbox.close()
+    if not clean:
+        os._exit(3)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

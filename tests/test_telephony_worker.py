@@ -1,0 +1,78 @@
+"""Worker internals that need no SIP peer: playout buffer, end-reason rules, parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pjsua2")
+
+from telephony.base import FRAME_BYTES, EndReason
+from telephony.worker import Playout, bare_uri, classify_end, request_user
+
+
+def test_playout_pads_partial_frames_and_reports_marks() -> None:
+    p = Playout()
+    assert p.pull() == (None, ())
+    p.push(b"\x01\x00" * 200)
+    assert p.pull() == (None, ())  # not answered yet: nothing plays into early media
+    p.clear()
+    p.live = True
+    assert p.mark("empty") is True  # nothing queued: reached at once
+    p.push(b"\x01\x00" * 200)  # 400 bytes: one frame and a bit
+    assert p.mark("m1") is False
+    data, marks = p.pull()
+    assert data == b"\x01\x00" * 160 and marks == ()
+    data, marks = p.pull()
+    assert data is not None and len(data) == FRAME_BYTES
+    assert data[:80] == b"\x01\x00" * 40 and data[80:] == bytes(FRAME_BYTES - 80)
+    assert marks == ("m1",)
+    assert p.pull() == (None, ())
+
+
+def test_playout_clear_drops_audio_and_pending_marks() -> None:
+    p = Playout()
+    p.live = True
+    p.push(bytes(16000))  # 1 s
+    p.mark("after")
+    p.pull()
+    assert p.clear() == 16000 - FRAME_BYTES
+    assert p.pull() == (None, ())
+    assert p.mark("next") is True  # the dropped mark never fires; new ones work
+
+
+def _end(**kw: object) -> tuple[EndReason, str | None]:
+    base: dict[str, object] = {
+        "outbound": True,
+        "answered": False,
+        "local_hangup": False,
+        "ring_timeout": False,
+        "got_response": True,
+        "remote_final": None,
+        "code": 0,
+    }
+    base.update(kw)
+    return classify_end(**base)  # type: ignore[arg-type]
+
+
+def test_classify_end() -> None:
+    assert _end(answered=True) == (EndReason.COMPLETED, "remote")
+    assert _end(answered=True, local_hangup=True) == (EndReason.COMPLETED, "local")
+    assert _end(remote_final=486, code=486) == (EndReason.BUSY, "remote")
+    assert _end(remote_final=480, code=480) == (EndReason.NO_ANSWER, "remote")
+    assert _end(remote_final=603, code=603) == (EndReason.REJECTED, "remote")
+    assert _end(ring_timeout=True, local_hangup=True) == (EndReason.NO_ANSWER, "local")
+    no_reply = _end(ring_timeout=True, local_hangup=True, got_response=False)
+    assert no_reply == (EndReason.FAILED, "local")
+    assert _end(local_hangup=True, remote_final=487) == (EndReason.NO_ANSWER, "local")
+    assert _end(got_response=False, code=408) == (EndReason.FAILED, None)  # timer B
+    assert _end(outbound=False, local_hangup=True, code=486) == (EndReason.BUSY, "local")
+    assert _end(outbound=False, code=487) == (EndReason.NO_ANSWER, "remote")
+
+
+def test_sip_parsing_helpers() -> None:
+    msg = "INVITE sip:13800000001@127.0.0.1:5070;transport=udp SIP/2.0\r\nVia: x\r\n"
+    assert request_user(msg) == "13800000001"
+    assert request_user("INVITE tel:+8613800000001 SIP/2.0\r\n") == "+8613800000001"
+    assert request_user("INVITE sip:127.0.0.1 SIP/2.0\r\n") == ""
+    assert bare_uri('"Robot" <sip:robot@127.0.0.1:5060>;tag=abc') == "sip:robot@127.0.0.1:5060"
+    assert bare_uri("sip:robot@127.0.0.1;tag=abc") == "sip:robot@127.0.0.1"
