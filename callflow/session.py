@@ -275,6 +275,8 @@ class CallSession:
         while True:
             event = await self._inbox.get()
             self._state, actions = step(self.script, self._state, event)
+            if isinstance(event, UserSaid) and not any(isinstance(a, Say) for a in actions):
+                self._pending_reply = None  # nothing said in reply: no turn latency
             for action in actions:
                 if isinstance(action, Say):
                     await self._say(action)

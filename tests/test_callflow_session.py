@@ -1,0 +1,229 @@
+"""CallSession + Dialer over the fake telephony, fake ASR and fake TTS: every call path,
+stored in a real SQLite database. Real SIP/ASR paths are in tests/test_e2e_*.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bus.fake import RecordingBus
+from callflow.script import Script, load_script
+from callflow.session import CallSession
+from campaigns.compliance import CallingWindow
+from campaigns.dialer import Dialer, TrunkConfig
+from campaigns.store import ClaimedLead
+from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, OutboxItem, Turn, init_db
+from nlu.base import INTENTS
+from nlu.fake import FakeClassifier
+from speech.asr.fake import FakeAsr
+from speech.cache import PromptCache
+from speech.tts.fake import FakeTts
+from speech.vad import Endpointer
+from telephony.base import CallHandle
+from telephony.fake import FakeCall, FakeTelephony, busy
+
+RATE = 8000
+SPEECH = (0.3 * 32767 * np.sin(2 * np.pi * 300 * np.arange(RATE) / RATE)).astype("<i2").tobytes()
+SILENCE = bytes(2 * RATE)
+
+
+def loud(frame: bytes) -> bool:
+    return float(np.abs(np.frombuffer(frame, "<i2")).mean()) > 500
+
+
+@pytest.fixture
+def script() -> Script:
+    return load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, script: Script, *, auto_play: bool = True) -> None:
+        self.db = init_db(f"sqlite:///{tmp_path}/s.db")
+        self.tel = FakeTelephony(auto_play=auto_play)
+        self.asr = FakeAsr()
+        self.bus = RecordingBus()
+        self.prompts = PromptCache(FakeTts(), tmp_path / "cache")
+        self.script = script
+        self.no_input_s = 5.0
+        self.dialer = Dialer(
+            db=self.db,
+            telephony=self.tel,
+            make_session=self.make_session,
+            bus=self.bus,
+            trunk=TrunkConfig("sip:{phone}@sim"),
+            window=CallingWindow.parse("00:00-24:00"),
+            max_concurrent=2,
+            max_attempts=3,
+        )
+        with self.db.begin() as s:
+            camp = Campaign(name="c", script="demo.yaml")
+            s.add(camp)
+            s.flush()
+            self.campaign_id = camp.id
+
+    def make_session(self, call: CallHandle, lead: ClaimedLead) -> CallSession:
+        return CallSession(
+            call=call,
+            script=self.script,
+            asr=self.asr,
+            nlu=FakeClassifier(),
+            prompts=self.prompts,
+            make_endpointer=lambda: Endpointer(classifier=loud, end_silence_ms=300),
+            end_silence_ms=300,
+            no_input_timeout_s=self.no_input_s,
+            max_call_s=20,
+        )
+
+    def add_lead(self, phone: str) -> int:
+        with self.db.begin() as s:
+            lead = Lead(campaign_id=self.campaign_id, phone=phone)
+            s.add(lead)
+            s.flush()
+            return lead.id
+
+
+async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not cond():
+            await asyncio.sleep(0.005)
+
+
+async def callee(tel: FakeTelephony, asr: FakeAsr, lines: list[str]) -> FakeCall:
+    """Answer like a person: after each robot line has played, say the next line."""
+    await wait_for(lambda: bool(tel.calls))
+    call = tel.calls[-1]
+    heard = 0
+    for line in lines:
+        await wait_for(lambda h=heard: len(call.played) > h or call.ended is not None)
+        await asyncio.sleep(0.02)
+        heard = len(call.played)
+        asr.push_script(line)
+        call.push_audio(SPEECH + SILENCE)
+    return call
+
+
+@pytest.mark.parametrize(
+    ("lines", "outcome", "status"),
+    [
+        (
+            ["喂你好", "可以啊", "多少钱", "可以，明天来我公司聊演示"],
+            "qualified",
+            LeadStatus.QUALIFIED,
+        ),
+        (["我现在在开会"], "callback", LeadStatus.CALLBACK),
+        (["别再打了"], "dnc", LeadStatus.DNC),
+        (["不需要"], "not_interested", LeadStatus.NOT_INTERESTED),
+    ],
+)
+async def test_conversation_outcomes_are_stored(
+    tmp_path: Path, script: Script, lines: list[str], outcome: str, status: str
+) -> None:
+    rig = Rig(tmp_path, script)
+    lead_id = rig.add_lead("13800000001")
+    driver = asyncio.create_task(callee(rig.tel, rig.asr, lines))
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    assert res.outcome == outcome and res.disposition == "completed"
+    with rig.db() as s:
+        lead = s.get(Lead, lead_id)
+        assert lead is not None and lead.status == status
+        att = s.query(CallAttempt).one()
+        assert att.outcome == outcome and att.hangup_by == "local"
+        turns = s.query(Turn).filter_by(attempt_id=att.id).order_by(Turn.seq).all()
+        callee_turns = [t for t in turns if t.speaker == "callee"]
+        assert [t.text for t in callee_turns] == lines
+        assert all(t.latency_ms is not None and t.latency_ms >= 0 for t in callee_turns)
+        assert turns[0].speaker == "robot" and "机器人" in turns[0].text
+        assert (s.query(OutboxItem).count() == 1) == (outcome == "qualified")
+        assert (s.get(DncEntry, "13800000001") is not None) == (outcome == "dnc")
+    assert "call/ended" in rig.bus.topics()
+
+
+async def test_busy_line_is_stored_with_sip_code(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script)
+    rig.tel.script(busy())
+    lead_id = rig.add_lead("13800000486")
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    assert (res.disposition, res.sip_code, res.outcome) == ("busy", 486, None)
+    with rig.db() as s:
+        lead = s.get(Lead, lead_id)
+        assert lead is not None and lead.status == LeadStatus.RETRY
+        assert lead.next_attempt_at is not None
+
+
+async def test_callee_hangs_up_mid_sentence(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script, auto_play=False)
+    rig.add_lead("13800000099")
+
+    async def hang_up_while_robot_talks() -> None:
+        await wait_for(lambda: bool(rig.tel.calls) and rig.tel.calls[0].queued_ms > 1000)
+        call = rig.tel.calls[0]
+        call.advance(700)  # the callee hears 0.7 s of the greeting, then hangs up
+        call.remote_hangup()
+
+    driver = asyncio.create_task(hang_up_while_robot_talks())
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    assert (res.disposition, res.outcome) == ("completed", "hung_up")
+    with rig.db() as s:
+        att = s.query(CallAttempt).one()
+        assert att.hangup_by == "remote" and att.final_state == "greeting"
+        lead = s.query(Lead).one()
+        assert lead.status == LeadStatus.RETRY
+
+
+async def test_barge_in_clears_robot_audio(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script, auto_play=False)
+    rig.add_lead("13800000001")
+
+    async def interrupt() -> None:
+        await wait_for(lambda: bool(rig.tel.calls) and rig.tel.calls[0].queued_ms > 1000)
+        call = rig.tel.calls[0]
+        call.advance(500)
+        rig.asr.push_script("你是谁")
+        call.push_audio(SPEECH + SILENCE)
+        await wait_for(lambda: len(rig.asr.calls) == 1)
+        await wait_for(lambda: call.queued_ms > 0)  # the identity answer is queued
+        call.remote_hangup()
+
+    driver = asyncio.create_task(interrupt())
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    greeting, heard, answer = res.turns[0], res.turns[1], res.turns[2]
+    assert greeting.interrupted is True
+    assert greeting.detail["heard_ms"] == 500
+    assert heard.intent == "ask_identity"
+    assert answer.speaker == "robot" and "机器人" in answer.text
+
+
+async def test_silence_reprompts_then_gives_up(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script)
+    rig.no_input_s = 0.05
+    rig.add_lead("13800000001")
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    robot = [t.text for t in res.turns if t.speaker == "robot"]
+    assert robot.count(script.reprompt) == script.max_retries
+    assert res.outcome == "no_response"
+
+
+async def test_dnc_number_is_never_dialed(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script)
+    rig.add_lead("13800000003")
+    with rig.db.begin() as s:
+        s.add(DncEntry(phone="13800000003"))
+    assert await rig.dialer.run_until_idle(rig.campaign_id) == []
+    assert rig.tel.calls == []
+
+
+async def test_dial_error_is_stored_as_failed(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script)
+    rig.tel.max_calls = 0  # every dial raises PoolBusyError
+    rig.add_lead("13800000001")
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    assert res.disposition == "failed"
+    with rig.db() as s:
+        assert "busy" in (s.query(CallAttempt).one().sip_reason or "")
