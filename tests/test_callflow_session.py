@@ -86,9 +86,10 @@ class Rig:
             return lead.id
 
 
-async def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
+async def wait_for(cond: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Poll a test condition (the fakes have no events for "robot audio queued")."""
+    async with asyncio.timeout(within_s):
+        while not cond():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
 
 
