@@ -37,7 +37,10 @@ DEMO_LEADS = {
     "13800000002": ("busy", "callback"),
     "13800000003": ("stop_calling", "dnc"),
 }
-CALLEE_SPEED = 140
+# The callee's voice: a slower female espeak variant is the one Whisper hears best
+# (bench/espeak_roundtrip.py); it also sounds different from the robot.
+CALLEE_SPEED = 110
+CALLEE_VARIANT = "f2"
 CALLEE_END_SILENCE_MS = 1200  # the callee waits this long after the robot stops talking
 
 
@@ -51,7 +54,7 @@ def _demo_db_url(cfg: Config, keep: bool) -> str:
 
 def make_callee(cfg: Config, telephony: Any) -> SimulatedCallee:
     personas, default = load_personas(cfg.callee.personas)
-    voice = make_prompts(cfg, make_tts(cfg, speed=CALLEE_SPEED), "callee")
+    voice = make_prompts(cfg, make_tts(cfg, speed=CALLEE_SPEED, variant=CALLEE_VARIANT), "callee")
     return SimulatedCallee(
         telephony=telephony,
         personas=personas,

@@ -59,12 +59,14 @@ def make_asr(cfg: Config) -> Any:
     raise _unknown("ASR", s.asr_engine, "whisper, fake")
 
 
-def make_tts(cfg: Config, *, voice: str | None = None, speed: int | None = None) -> Any:
+def make_tts(
+    cfg: Config, *, voice: str | None = None, speed: int | None = None, variant: str | None = None
+) -> Any:
     s = cfg.speech
     if s.tts_engine == "espeak":
         from speech.tts.espeak import EspeakTts
 
-        return EspeakTts(voice=voice or s.tts_voice, speed=speed or s.tts_speed)
+        return EspeakTts(voice or s.tts_voice, speed=speed or s.tts_speed, variant=variant)
     if s.tts_engine == "fake":
         from speech.tts.fake import FakeTts
 
@@ -124,6 +126,7 @@ def make_session_factory(
             end_silence_ms=cfg.speech.end_silence_ms,
             no_input_timeout_s=cfg.callflow.no_input_timeout_s,
             max_call_s=cfg.callflow.max_call_s,
+            asr_prompt=script.asr_prompt,
             context={"lead_id": lead.lead_id, "timezone": lead.timezone},
         )
 

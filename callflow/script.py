@@ -65,6 +65,8 @@ class Script:
     max_turns: int = 14
     give_up: str = "end_no_response"
     intents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # script's own intents
+    # replies the script expects, handed to the ASR as a decoding prompt (vocabulary biasing)
+    asr_prompt: str | None = None
 
     def lines(self) -> list[str]:
         """Every fixed line the script can say (rendered once per campaign)."""
@@ -170,9 +172,21 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         max_turns=int(data.get("max_turns", 14)),
         give_up=str(data.get("give_up", "end_no_response")),
         intents=own_intents,
+        asr_prompt=_asr_prompt(data.get("asr_hints"), source),
     )
     _check_targets(script, source)
     return script
+
+
+def _asr_prompt(raw: Any, source: str) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ScriptError(f"{source}: asr_hints must be a list of phrases")
+    phrases = [x.strip().rstrip("。.！!？?") for x in raw if x.strip()]
+    return "。".join(phrases) + "。" if phrases else None
 
 
 def _check_targets(script: Script, source: str) -> None:

@@ -41,7 +41,25 @@ from simcallee.callee import SimulatedCallee
 
 pytestmark = [pytest.mark.sip, pytest.mark.asr, pytest.mark.slow]
 
-GREETING_WORDS = ("云启", "智能", "助理", "机器人", "介绍", "客服", "方便")
+
+
+def syllable_recall(reference: str, heard: str) -> float:
+    """Share of the reference's toneless pinyin syllables found, in order, in `heard`.
+
+    The robot's espeak voice is recognized with homophone errors (智能 -> 只能), which say
+    nothing about whether the audio arrived; matching on sound does.
+    """
+    from pypinyin import lazy_pinyin
+
+    ref = [s for s in lazy_pinyin(reference) if s.isalpha()]
+    hyp = [s for s in lazy_pinyin(heard) if s.isalpha()]
+    prev = [0] * (len(hyp) + 1)
+    for r in ref:  # longest common subsequence
+        cur = [0]
+        for j, h in enumerate(hyp):
+            cur.append(prev[j] + 1 if r == h else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +173,14 @@ async def test_real_call_both_directions(rig: Rig, engines: dict[str, Any]) -> N
     assert report.recording and report.heard_s > 5
     pcm = read_wav(report.recording)[: 8000 * 2 * 12]  # the first 12 s: the greeting
     heard = (await engines["asr"].transcribe(pcm, 8000)).text
-    assert sum(w in heard for w in GREETING_WORDS) >= 2, heard
+    greeting = res.turns[0].text
+    assert res.turns[0].speaker == "robot"
+    assert syllable_recall(greeting[:40], heard) >= 0.5, heard
     # callee -> robot: the callee's first line was recognized with the right intent
+    dialogue = [(t.speaker, t.text, t.intent) for t in res.turns]
     first = next(t for t in res.turns if t.speaker == "callee")
-    assert first.intent == "affirm", (first.text, first.intent)
-    assert res.outcome == "qualified", [(t.speaker, t.text, t.intent) for t in res.turns]
+    assert first.intent == "affirm", dialogue
+    assert res.outcome == "qualified", dialogue
 
 
 async def test_busy_486_is_stored(rig: Rig) -> None:

@@ -1,0 +1,51 @@
+"""Speech layer: ASR, VAD/endpointing, TTS, prompt cache, PCM helpers.
+
+Heavy engines (``WhisperAsr``, ``EspeakTts``) are imported on first use, so ``import speech``
+stays cheap and works without the optional extras.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from speech.asr.base import AsrEngine, Transcript
+from speech.asr.fake import FakeAsr
+from speech.cache import CacheStats, PromptCache
+from speech.tts.base import TtsEngine
+from speech.tts.fake import FakeTts
+from speech.vad import Endpointer, SpeechEnded, SpeechStarted, VadEvent
+
+if TYPE_CHECKING:
+    from speech.asr.whisper import SALES_REPLIES_PROMPT, WhisperAsr
+    from speech.tts.espeak import EspeakTts
+
+__all__ = [
+    "AsrEngine",
+    "CacheStats",
+    "Endpointer",
+    "EspeakTts",
+    "FakeAsr",
+    "FakeTts",
+    "PromptCache",
+    "SALES_REPLIES_PROMPT",
+    "SpeechEnded",
+    "SpeechStarted",
+    "Transcript",
+    "TtsEngine",
+    "VadEvent",
+    "WhisperAsr",
+]
+
+_LAZY = {
+    "WhisperAsr": "speech.asr.whisper",
+    "SALES_REPLIES_PROMPT": "speech.asr.whisper",
+    "EspeakTts": "speech.tts.espeak",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'speech' has no attribute {name!r}")
