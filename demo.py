@@ -60,7 +60,10 @@ def make_callee(cfg: Config, telephony: Any) -> SimulatedCallee:
         personas=personas,
         default=default,
         voice=voice,
-        make_endpointer=make_endpointer_factory(cfg, end_silence_ms=CALLEE_END_SILENCE_MS),
+        # the robot's lines can be long: the callee must not take a cap for the end of one
+        make_endpointer=make_endpointer_factory(
+            cfg, end_silence_ms=CALLEE_END_SILENCE_MS, max_utterance_s=120
+        ),
         recordings_dir=cfg.callee.recordings_dir,
     )
 

@@ -80,7 +80,9 @@ def make_prompts(cfg: Config, tts: Any, subdir: str = "robot") -> Any:
     return PromptCache(tts, f"{cfg.speech.prompt_cache_dir}/{subdir}")
 
 
-def make_endpointer_factory(cfg: Config, *, end_silence_ms: int | None = None) -> Callable[[], Any]:
+def make_endpointer_factory(
+    cfg: Config, *, end_silence_ms: int | None = None, max_utterance_s: float | None = None
+) -> Callable[[], Any]:
     from speech.vad import Endpointer
 
     s = cfg.speech
@@ -89,7 +91,7 @@ def make_endpointer_factory(cfg: Config, *, end_silence_ms: int | None = None) -
         return Endpointer(
             aggressiveness=s.vad_aggressiveness,
             end_silence_ms=end_silence_ms or s.end_silence_ms,
-            max_utterance_s=s.max_utterance_s,
+            max_utterance_s=max_utterance_s or s.max_utterance_s,
         )
 
     return factory
