@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -93,13 +94,17 @@ async def wait_for(cond: Callable[[], bool], within_s: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
+def robot_spoke(call: FakeCall, heard_before: int) -> bool:
+    return len(call.played) > heard_before or call.ended is not None
+
+
 async def callee(tel: FakeTelephony, asr: FakeAsr, lines: list[str]) -> FakeCall:
     """Answer like a person: after each robot line has played, say the next line."""
     await wait_for(lambda: bool(tel.calls))
     call = tel.calls[-1]
     heard = 0
     for line in lines:
-        await wait_for(lambda h=heard: len(call.played) > h or call.ended is not None)
+        await wait_for(partial(robot_spoke, call, heard))
         await asyncio.sleep(0.02)
         heard = len(call.played)
         asr.push_script(line)

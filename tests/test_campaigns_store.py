@@ -16,7 +16,7 @@ ALL_DAY = CallingWindow.parse("00:00-24:00")
 
 
 @pytest.fixture
-def db(tmp_path) -> sessionmaker[Session]:  # type: ignore[no-untyped-def]
+def db(tmp_path) -> sessionmaker[Session]:
     return init_db(f"sqlite:///{tmp_path}/t.db")
 
 
@@ -30,12 +30,18 @@ def seed(db: sessionmaker[Session], phones: list[str], tz: str | None = None) ->
         return c.id
 
 
-def claim(db: sessionmaker[Session], cid: int, now: datetime = NOON_SHANGHAI, **kw):  # type: ignore[no-untyped-def]
-    args = {"limit": 10, "now": now, "node": "n1", "window": ALL_DAY, "max_attempts": 3} | kw
-    return store.claim_due_leads(db, cid, **args)
+def claim(
+    db: sessionmaker[Session],
+    cid: int,
+    now: datetime = NOON_SHANGHAI,
+    window: CallingWindow = ALL_DAY,
+) -> list[store.ClaimedLead]:
+    return store.claim_due_leads(
+        db, cid, limit=10, now=now, node="n1", window=window, max_attempts=3
+    )
 
 
-def record(db, lead, outcome, disposition="completed", slots=None):  # type: ignore[no-untyped-def]
+def record(db, lead, outcome, disposition="completed", slots=None):
     rec = store.AttemptRecord(
         lead=lead,
         node="n1",
@@ -67,7 +73,7 @@ def record(db, lead, outcome, disposition="completed", slots=None):  # type: ign
     )
 
 
-def test_claim_is_exclusive_and_skips_dnc(db) -> None:  # type: ignore[no-untyped-def]
+def test_claim_is_exclusive_and_skips_dnc(db) -> None:
     cid = seed(db, ["1", "2", "3"])
     with db.begin() as s:
         s.add(DncEntry(phone="2"))
@@ -76,20 +82,20 @@ def test_claim_is_exclusive_and_skips_dnc(db) -> None:  # type: ignore[no-untype
     assert claim(db, cid) == []  # leased
 
 
-def test_expired_lease_is_reclaimed(db) -> None:  # type: ignore[no-untyped-def]
+def test_expired_lease_is_reclaimed(db) -> None:
     cid = seed(db, ["1"])
     assert claim(db, cid)
     later = NOON_SHANGHAI + store.LEASE + timedelta(seconds=1)
     assert [x.phone for x in claim(db, cid, now=later)] == ["1"]
 
 
-def test_calling_window_uses_lead_timezone(db) -> None:  # type: ignore[no-untyped-def]
+def test_calling_window_uses_lead_timezone(db) -> None:
     cid = seed(db, ["1"], tz="America/New_York")  # 23:00 in New York at noon Shanghai
     assert claim(db, cid, window=CallingWindow.parse("09:00-21:00")) == []
     assert [x.phone for x in claim(db, cid)] == ["1"]  # no window: dialed
 
 
-def test_qualified_writes_outbox_and_grade(db) -> None:  # type: ignore[no-untyped-def]
+def test_qualified_writes_outbox_and_grade(db) -> None:
     cid = seed(db, ["1"])
     (lead,) = claim(db, cid)
     att = record(db, lead, "qualified")
@@ -101,7 +107,7 @@ def test_qualified_writes_outbox_and_grade(db) -> None:  # type: ignore[no-untyp
         assert s.query(Turn).filter_by(attempt_id=att).count() == 1
 
 
-def test_dnc_outcome_blocks_future_dials(db) -> None:  # type: ignore[no-untyped-def]
+def test_dnc_outcome_blocks_future_dials(db) -> None:
     cid = seed(db, ["1"])
     (lead,) = claim(db, cid)
     record(db, lead, "dnc")
@@ -113,7 +119,7 @@ def test_dnc_outcome_blocks_future_dials(db) -> None:  # type: ignore[no-untyped
     assert claim(db, cid) == []
 
 
-def test_callback_uses_slot_time_else_default(db) -> None:  # type: ignore[no-untyped-def]
+def test_callback_uses_slot_time_else_default(db) -> None:
     cid = seed(db, ["1", "2"])
     a, b = claim(db, cid)
     record(db, a, "callback", slots={"callback_at": "2026-11-24T07:00:00+00:00"})
@@ -126,7 +132,7 @@ def test_callback_uses_slot_time_else_default(db) -> None:  # type: ignore[no-un
         assert ra.status == LeadStatus.CALLBACK
 
 
-def test_unanswered_retries_until_attempts_exhausted(db) -> None:  # type: ignore[no-untyped-def]
+def test_unanswered_retries_until_attempts_exhausted(db) -> None:
     cid = seed(db, ["1"])
     now = NOON_SHANGHAI
     for _i in range(3):

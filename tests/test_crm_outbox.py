@@ -9,7 +9,7 @@ from models import Campaign, Lead, OutboxItem, init_db
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 
 
-def seed(tmp_path):  # type: ignore[no-untyped-def]
+def seed(tmp_path):
     db = init_db(f"sqlite:///{tmp_path}/o.db")
     with db.begin() as s:
         c = Campaign(name="c", script="s")
@@ -22,7 +22,7 @@ def seed(tmp_path):  # type: ignore[no-untyped-def]
     return db
 
 
-async def test_delivers_once_and_marks_sent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_delivers_once_and_marks_sent(tmp_path) -> None:
     db = seed(tmp_path)
     crm = FakeCrm()
     assert await deliver_pending(db, crm, now=T0) == (1, 0)
@@ -31,7 +31,7 @@ async def test_delivers_once_and_marks_sent(tmp_path) -> None:  # type: ignore[n
     assert crm.delivered[0][1]["outbox_id"] == 1
 
 
-async def test_failure_keeps_row_and_backs_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_failure_keeps_row_and_backs_off(tmp_path) -> None:
     db = seed(tmp_path)
     crm = FakeCrm(fail_times=1)
     assert await deliver_pending(db, crm, now=T0) == (0, 1)
@@ -42,7 +42,7 @@ async def test_failure_keeps_row_and_backs_off(tmp_path) -> None:  # type: ignor
         assert row.sent_at is not None and row.tries == 2
 
 
-async def test_permanent_failure_stops_retrying(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_permanent_failure_stops_retrying(tmp_path) -> None:
     db = seed(tmp_path)
     crm = FakeCrm(fail_times=1, retryable=False)
     assert await deliver_pending(db, crm, now=T0) == (0, 1)

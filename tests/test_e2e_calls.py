@@ -42,7 +42,6 @@ from simcallee.callee import SimulatedCallee
 pytestmark = [pytest.mark.sip, pytest.mark.asr, pytest.mark.slow]
 
 
-
 def syllable_recall(reference: str, heard: str) -> float:
     """Share of the reference's toneless pinyin syllables found, in order, in `heard`.
 
@@ -195,9 +194,7 @@ async def test_busy_486_is_stored(rig: Rig) -> None:
 async def test_unreachable_uri_is_stored_as_failed(rig: Rig) -> None:
     add_lead(rig, "13800000001")
     closed = free_udp_port()  # nothing listens there
-    (res,) = await rig.dialer(f"sip:{{phone}}@127.0.0.1:{closed}").run_until_idle(
-        rig.campaign_id
-    )
+    (res,) = await rig.dialer(f"sip:{{phone}}@127.0.0.1:{closed}").run_until_idle(rig.campaign_id)
     att = stored_attempt(rig, res)
     assert att.disposition == "failed" and att.answered_at is None
     with rig.db() as s:
