@@ -58,8 +58,8 @@ class SpeechConfig:
 
 @dataclass
 class NluConfig:
-    engine: str = "linear"
-    model_dir: str = "build/nlu/linear"
+    engine: str = "model"
+    model_dir: str = "nlu/models/student-int8"
     min_confidence: float = 0.35
 
 

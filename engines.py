@@ -99,7 +99,7 @@ def make_endpointer_factory(
 
 def make_nlu(cfg: Config) -> Any:
     n = cfg.nlu
-    if n.engine == "linear":
+    if n.engine in ("model", "linear", "student"):
         from nlu import load_classifier
 
         return load_classifier(n.model_dir, min_confidence=n.min_confidence)
@@ -107,7 +107,7 @@ def make_nlu(cfg: Config) -> Any:
         from nlu.fake import FakeClassifier
 
         return FakeClassifier()
-    raise _unknown("NLU", n.engine, "linear, fake")
+    raise _unknown("NLU", n.engine, "model, fake")
 
 
 def make_session_factory(
@@ -116,6 +116,11 @@ def make_session_factory(
     make_endpointer = make_endpointer_factory(cfg)
 
     from callflow.session import CallSession
+
+    if script.intents:  # the script's own few-shot intents, on top of the shared model
+        from nlu import with_custom_intents
+
+        nlu = with_custom_intents(nlu, script.intents)
 
     def make(call: CallHandle, lead: ClaimedLead) -> CallSession:
         return CallSession(

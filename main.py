@@ -25,13 +25,24 @@ def _nlu(args: argparse.Namespace) -> int:
     if args.nlu_cmd == "classify":
         from engines import make_nlu
 
-        return cli.classify_stream(make_nlu(cfg), sys.stdin, sys.stdout) or 0
+        context = {"timezone": args.timezone or cfg.campaign.timezone}
+        return cli.classify_stream(make_nlu(cfg), sys.stdin, sys.stdout, context) or 0
     if args.nlu_cmd == "train":
-        return cli.train_main(args.out or cfg.nlu.model_dir) or 0
+        if args.distill:
+            return cli.train_main(args.out, distill=True, stage=args.stage, work_dir=args.work) or 0
+        return cli.train_main(args.out or "build/nlu/linear") or 0
     if args.nlu_cmd == "eval":
         from engines import make_nlu
 
-        cli.eval_main(make_nlu(cfg), args.file)
+        path = args.file
+        if args.heldout:
+            path = Path("build/nlu/heldout.tsv")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cli.write_heldout_tsv(path)
+        if path is None:
+            print("nlu eval: give a TSV file or --heldout", file=sys.stderr)
+            return 2
+        cli.eval_main(make_nlu(cfg), path)
         return 0
     raise AssertionError(args.nlu_cmd)
 
@@ -125,11 +136,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = sub.add_parser("nlu", help="intent model: classify, train, eval")
     nsub = n.add_subparsers(dest="nlu_cmd", required=True)
-    nsub.add_parser("classify", help="stdin: one utterance per line; stdout: JSON lines")
+    cl = nsub.add_parser("classify", help="stdin: one utterance per line; stdout: JSON lines")
+    cl.add_argument("--timezone", help="for callback times (default: campaign.timezone)")
     t = nsub.add_parser("train", help="train the intent model")
-    t.add_argument("--out", help="output folder (default: nlu.model_dir from the config)")
+    t.add_argument("--out", help="output folder (default: build/nlu/linear; distilled: see docs)")
+    t.add_argument(
+        "--distill",
+        action="store_true",
+        help="teacher -> student -> int8 pipeline (needs requirements-train.txt)",
+    )
+    t.add_argument("--stage", default="all", choices=["teacher", "student", "ensemble", "all"])
+    t.add_argument("--work", help="working folder for checkpoints (default: build/nlu)")
     e = nsub.add_parser("eval", help="evaluate on a TSV file of intent<TAB>text")
-    e.add_argument("file", type=Path)
+    e.add_argument("file", type=Path, nargs="?")
+    e.add_argument("--heldout", action="store_true", help="evaluate on the real held-out split")
     n.set_defaults(func=_nlu)
     return p
 

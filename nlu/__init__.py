@@ -3,22 +3,28 @@
 Public surface::
 
     from nlu import load_classifier
-    clf = load_classifier()                 # build/nlu/linear, trained at install time
-    clf.classify("我现在在开会你明天下午再打给我吧")
-    # IntentResult(intent='busy_callback', confidence=0.9..., slots={'time': '明天下午'})
+    clf = load_classifier("nlu/models/student-int8")   # or build/nlu/linear; kind from manifest
+    clf.classify("我现在在开会你明天下午再打给我吧", {"timezone": "Asia/Shanghai"})
+    # IntentResult(intent='busy_callback', confidence=0.9..., slots={'time': '明天下午',
+    #              'callback_at': '2026-...T15:00:00+08:00', 'sentiment': {...}})
+
+    custom = with_custom_intents(clf, {"ask_invoice": ["能开发票吗", ...]})
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Final
 
 from nlu.base import INTENTS, IntentClassifier, IntentResult
 from nlu.fake import FakeClassifier
+from nlu.fewshot import CustomIntentClassifier, with_custom_intents
 from nlu.linear import MANIFEST, LinearIntentClassifier
 
 DEFAULT_MODEL_DIR: Final = Path("build/nlu/linear")
+STUDENT_MODEL_DIR: Final = Path("nlu/models/student-int8")  # committed (nlu/models/README.md)
 BUILD_COMMAND: Final = (
     ".venv/bin/python -c \"from nlu.train import train; train('build/nlu/linear')\""
 )
@@ -28,12 +34,16 @@ __all__ = [
     "BUILD_COMMAND",
     "DEFAULT_MODEL_DIR",
     "INTENTS",
+    "STUDENT_MODEL_DIR",
+    "CustomIntentClassifier",
     "FakeClassifier",
     "IntentClassifier",
     "IntentResult",
     "LinearIntentClassifier",
     "ModelNotFoundError",
     "load_classifier",
+    "model_engine",
+    "with_custom_intents",
 ]
 
 
@@ -43,19 +53,55 @@ class ModelNotFoundError(FileNotFoundError):
 
 def _resolve(path: str | os.PathLike[str] | None) -> Path:
     if path is not None:
-        return Path(path)
+        found = Path(path)
+        if not found.is_absolute() and not found.exists() and (_REPO / found).exists():
+            return _REPO / found  # a repo-relative path from another working directory
+        return found
+    if (_REPO / STUDENT_MODEL_DIR / MANIFEST).is_file():
+        return _REPO / STUDENT_MODEL_DIR  # committed; the best model on the held-out split
     if (DEFAULT_MODEL_DIR / MANIFEST).is_file():
         return DEFAULT_MODEL_DIR  # relative to the working directory
     return _REPO / DEFAULT_MODEL_DIR
 
 
+def model_engine(folder: str | os.PathLike[str]) -> str:
+    """The engine a model folder holds ("linear" or "encoder"), read from its manifest."""
+    manifest = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    return str(manifest.get("engine", "linear"))
+
+
+def _load_encoder(folder: Path, min_confidence: float | None) -> IntentClassifier:
+    """The student; with the linear model it ships (manifest "ensemble"), their average."""
+    from nlu.encoder import EncoderIntentClassifier
+
+    student = EncoderIntentClassifier.load(folder, min_confidence=min_confidence)
+    ensemble = student.manifest.get("ensemble")
+    if not ensemble:
+        return student
+    from nlu.ensemble import EnsembleIntentClassifier
+
+    linear = LinearIntentClassifier.load(folder / ensemble["linear_dir"])
+    return EnsembleIntentClassifier(
+        student,
+        linear,
+        linear_weight=float(ensemble["linear_weight"]),
+        min_confidence=min_confidence,
+    )
+
+
 def load_classifier(
     path: str | os.PathLike[str] | None = None, *, min_confidence: float | None = None
-) -> LinearIntentClassifier:
-    """Load the linear intent model (default ``build/nlu/linear``).
+) -> LinearIntentClassifier | IntentClassifier:
+    """Load an intent model folder; its manifest names the kind.
 
-    ``min_confidence`` overrides the saved low-confidence threshold (below it -> ``other``).
-    Raises ModelNotFoundError naming the build command when the model has not been built.
+    Default: the committed ``nlu/models/student-int8`` (student + linear ensemble), else
+    ``build/nlu/linear``.
+
+    ``linear``: char/pinyin TF-IDF + logistic regression (numpy). ``encoder``: the distilled
+    student on CTranslate2 int8 (ctranslate2 + tokenizers + numpy), averaged with the linear
+    model stored inside its folder when its manifest says so (``nlu.ensemble``). ``min_confidence``
+    overrides the saved low-confidence threshold (below it -> ``other``). Raises
+    ModelNotFoundError naming the build command when the folder has no model.
     """
     folder = _resolve(path)
     if not (folder / MANIFEST).is_file():
@@ -63,4 +109,6 @@ def load_classifier(
             f"intent model not found at {folder} (no {MANIFEST}); build it with: "
             f"{BUILD_COMMAND}  (or: python main.py nlu train --out {folder})"
         )
+    if model_engine(folder) == "encoder":
+        return _load_encoder(folder, min_confidence)
     return LinearIntentClassifier.load(folder, min_confidence=min_confidence)

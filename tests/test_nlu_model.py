@@ -22,6 +22,7 @@ from nlu.linear import LinearIntentClassifier
 # floor sits ~2.5 points below: a lost feature block (pinyin n-grams: about -2) or a broken
 # mapping fails, library-version jitter does not.
 MACRO_F1_FLOOR = 0.83
+FIXED_NOW = {"timezone": "Asia/Shanghai", "now": "2026-11-18T10:15:00"}  # time slots stay put
 ACCURACY_FLOOR = 0.85
 
 
@@ -39,7 +40,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 @pytest.fixture(scope="module")
 def model(trained: tuple[Path, dict]) -> LinearIntentClassifier:
-    return load_classifier(trained[0])
+    clf = load_classifier(trained[0])
+    assert isinstance(clf, LinearIntentClassifier)
+    return clf
 
 
 def test_heldout_quality_above_floor(trained: tuple[Path, dict]) -> None:
@@ -123,8 +126,11 @@ def test_other_intents(model: LinearIntentClassifier, text: str, intent: str) ->
 
 
 def test_busy_callback_carries_time_slot(model: LinearIntentClassifier) -> None:
-    result = model.classify("我现在在开会你明天下午再打给我吧")
-    assert result.slots == {"time": "明天下午"}
+    context = {"timezone": "Asia/Shanghai", "now": "2026-11-18T10:15:00"}
+    result = model.classify("我现在在开会你明天下午再打给我吧", context)
+    assert result.slots["time"] == "明天下午"
+    assert result.slots["callback_at"] == "2026-11-19T15:00:00+08:00"
+    assert set(result.slots["sentiment"]) == {"interest", "hesitation", "annoyance"}
 
 
 def test_low_confidence_falls_back_to_other(trained: tuple[Path, dict]) -> None:
@@ -141,7 +147,8 @@ def test_save_load_round_trip_identical(
     model.save(tmp_path / "copy")
     again = LinearIntentClassifier.load(tmp_path / "copy")
     texts = [ex.text for ex in build_split().heldout[:400]] + [t for t, _ in DEMO]
-    assert [model.classify(t) for t in texts] == [again.classify(t) for t in texts]
+    ctx = FIXED_NOW
+    assert [model.classify(t, ctx) for t in texts] == [again.classify(t, ctx) for t in texts]
     assert not list((tmp_path / "copy").glob("*.pkl"))
 
 
@@ -218,5 +225,5 @@ def test_fresh_fit_equals_its_saved_copy(tmp_path: Path) -> None:
     fresh.save(tmp_path / "small")
     loaded = LinearIntentClassifier.load(tmp_path / "small")
     for ex in split.heldout[:300]:
-        assert fresh.classify(ex.text) == loaded.classify(ex.text)
+        assert fresh.classify(ex.text, FIXED_NOW) == loaded.classify(ex.text, FIXED_NOW)
         assert (fresh.probabilities(ex.text) == loaded.probabilities(ex.text)).all()

@@ -82,17 +82,20 @@ def test_rule_boundaries(text: str, expected: str | None) -> None:
     assert match_rule(normalize(text)) == expected
 
 
+NOW = {"timezone": "Asia/Shanghai", "now": "2026-11-18T10:15:00"}  # a Wednesday
+
+
 @pytest.mark.parametrize(
-    ("text", "time"),
+    ("text", "time", "at"),
     [
-        ("我现在在开会你明天下午再打给我吧", "明天下午"),
-        ("十分钟后打给我", "十分钟后"),
-        ("周五下午两点可以，来我们公司", "周五下午两点"),
-        ("晚上7点以后再打", "晚上7点以后"),
+        ("我现在在开会你明天下午再打给我吧", "明天下午", "2026-11-19T15:00:00+08:00"),
+        ("十分钟后打给我", "十分钟后", "2026-11-18T10:25:00+08:00"),
+        ("周五下午两点可以，来我们公司", "周五下午两点", "2026-11-20T14:00:00+08:00"),
+        ("晚上7点以后再打", "晚上7点以后", "2026-11-18T19:00:00+08:00"),
     ],
 )
-def test_time_slot(text: str, time: str) -> None:
-    assert extract_slots("busy_callback", text) == {"time": time}
+def test_time_slot(text: str, time: str, at: str) -> None:
+    assert extract_slots("busy_callback", text, NOW) == {"time": time, "callback_at": at}
 
 
 def test_time_slot_only_for_time_intents() -> None:

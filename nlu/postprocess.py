@@ -1,0 +1,57 @@
+"""The decisions every intent model shares, after its probabilities.
+
+normalize -> empty -> ``other``; rule layer (opt-out, voicemail, explicit request for a human)
+-> forced intent; top probability below ``min_confidence`` -> ``other`` (slot ``fallback_from``
+keeps the model's guess); then slots (``nlu.slots``) and the turn's scores
+(``slots["sentiment"]``, ``nlu.sentiment``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, Protocol
+
+import numpy as np
+
+from nlu.base import IntentResult
+from nlu.normalize import normalize, simplify
+from nlu.rules import RULE_CONFIDENCE, match_rule
+from nlu.sentiment import scores
+from nlu.slots import extract_slots
+
+FALLBACK: Final = "other"
+
+
+class ProbabilisticModel(Protocol):
+    classes: tuple[str, ...]
+    min_confidence: float
+
+    def probabilities(self, normalized: str) -> np.ndarray: ...
+
+
+def decide(
+    text: str,
+    model: ProbabilisticModel,
+    context: Mapping[str, Any] | None = None,
+    probs: np.ndarray | None = None,
+) -> IntentResult:
+    normalized = normalize(text)
+    if not normalized:
+        return IntentResult(FALLBACK, 1.0)
+    forced = match_rule(normalized)
+    if forced is not None:
+        intent, confidence = forced, RULE_CONFIDENCE
+        dist: dict[str, float] = {forced: 1.0}
+        slots: dict[str, Any] = {}
+    else:
+        p = model.probabilities(normalized) if probs is None else probs
+        best = int(p.argmax())
+        intent, confidence = model.classes[best], round(float(p[best]), 4)
+        dist = {c: float(v) for c, v in zip(model.classes, p, strict=True)}
+        slots = {}
+        if confidence < model.min_confidence and intent != FALLBACK:
+            slots["fallback_from"] = intent
+            intent = FALLBACK
+    slots.update(extract_slots(slots.get("fallback_from", intent), simplify(text), context))
+    slots["sentiment"] = scores(dist, normalized)
+    return IntentResult(intent, confidence, slots)
