@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ class Bus(Protocol):
         """Deliver at least once to current subscribers (MQTT QoS 1)."""
         ...
 
-    def subscribe(self, pattern: str) -> AsyncIterator[Message]:
+    def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
         """Messages whose topic matches an MQTT-style pattern (`+` one level, `#` the rest)."""
         ...
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from .base import Message, topic_matches
@@ -28,7 +28,7 @@ class InProcessBus:
                     queue.get_nowait()
                 queue.put_nowait(msg)
 
-    async def subscribe(self, pattern: str) -> AsyncIterator[Message]:
+    async def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
         queue: asyncio.Queue[Message] = asyncio.Queue(self._queue_size)
         entry = (pattern, queue)
         self._subs.append(entry)

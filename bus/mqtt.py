@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -57,7 +57,7 @@ class MqttBus:
         data = json.dumps(payload, ensure_ascii=False, default=str)
         await self._client.publish(f"{self._prefix}/{topic}", data, qos=1)
 
-    async def subscribe(self, pattern: str) -> AsyncIterator[Message]:
+    async def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
         if self._client is None:
             raise RuntimeError("MqttBus.subscribe before start()")
         full = f"{self._prefix}/{pattern}"
