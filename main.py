@@ -13,7 +13,9 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from config import ConfigError, load_config
 
@@ -54,15 +56,18 @@ def _demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(cfg, keep_db=args.keep_db))
 
 
-def _callee(args: argparse.Namespace) -> int:
-    from demo import run_callee_forever
-
-    cfg = load_config(args.config)
+def _until_interrupted(main: Coroutine[Any, Any, None]) -> int:
     try:
-        asyncio.run(run_callee_forever(cfg))
+        asyncio.run(main)
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _callee(args: argparse.Namespace) -> int:
+    from demo import run_callee_forever
+
+    return _until_interrupted(run_callee_forever(load_config(args.config)))
 
 
 def _campaign_import(args: argparse.Namespace) -> int:
@@ -95,12 +100,7 @@ def _campaign_import(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from node import run_node
 
-    cfg = load_config(args.config)
-    try:
-        asyncio.run(run_node(cfg))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return _until_interrupted(run_node(load_config(args.config)))
 
 
 def build_parser() -> argparse.ArgumentParser:
