@@ -50,6 +50,9 @@ class SpeechConfig:
     tts_engine: str = "espeak"
     tts_voice: str = "cmn-latn-pinyin"
     tts_speed: int = 150
+    recordings_dir: str = "prompts/recorded"
+    coqui_model_dir: str = ""
+    coqui_frontend: str = "text"
     prompt_cache_dir: str = "var/prompt-cache"
     vad_aggressiveness: int = 2
     end_silence_ms: int = 700

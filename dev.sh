@@ -10,8 +10,8 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   demo)  scripts/setup.sh && exec .venv/bin/python main.py demo "$@" ;;
-  test)  scripts/setup.sh && exec .venv/bin/python -m pytest "$@" ;;
-  check) scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . \
+  test)  scripts/setup.sh --with-train && exec .venv/bin/python -m pytest "$@" ;;
+  check) scripts/setup.sh --with-train && .venv/bin/ruff check . && .venv/bin/ruff format --check . \
            && .venv/bin/mypy . && exec .venv/bin/python -m pytest "$@" ;;
   *) echo "usage: ./dev.sh demo|test|check [args]" >&2; exit 2 ;;
 esac

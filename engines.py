@@ -63,15 +63,26 @@ def make_tts(
     cfg: Config, *, voice: str | None = None, speed: int | None = None, variant: str | None = None
 ) -> Any:
     s = cfg.speech
-    if s.tts_engine == "espeak":
+    if s.tts_engine in ("espeak", "recorded"):
         from speech.tts.espeak import EspeakTts
 
-        return EspeakTts(voice or s.tts_voice, speed=speed or s.tts_speed, variant=variant)
+        espeak = EspeakTts(voice or s.tts_voice, speed=speed or s.tts_speed, variant=variant)
+        if s.tts_engine == "espeak":
+            return espeak
+        from speech.tts.recorded import RecordedTts
+
+        # the voice talent's recordings; slots and unrecorded lines fall back to espeak
+        return RecordedTts(s.recordings_dir, backup=espeak)
+    if s.tts_engine == "coqui":
+        from speech.tts.coqui import CoquiTts
+
+        frontend = "pinyin" if s.coqui_frontend == "pinyin" else "text"
+        return CoquiTts(s.coqui_model_dir, frontend=frontend)
     if s.tts_engine == "fake":
         from speech.tts.fake import FakeTts
 
         return FakeTts()
-    raise _unknown("TTS", s.tts_engine, "espeak, fake")
+    raise _unknown("TTS", s.tts_engine, "espeak, recorded, coqui, fake")
 
 
 def make_prompts(cfg: Config, tts: Any, subdir: str = "robot") -> Any:

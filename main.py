@@ -103,6 +103,12 @@ def _run(args: argparse.Namespace) -> int:
     return _until_interrupted(run_node(load_config(args.config)))
 
 
+def _asr_adapt(args: argparse.Namespace) -> int:
+    from speech.adapt.cli import run_from_args
+
+    return run_from_args(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="Outbound AI sales-call robot")
     p.add_argument(
@@ -133,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument("--script", help="script YAML (default: callflow.script from the config)")
     ci.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the rest")
     ci.set_defaults(func=_campaign_import)
+
+    a = sub.add_parser("asr", help="speech recognition: transcribe files, adapt a model")
+    asub = a.add_subparsers(dest="asr_cmd", required=True)
+    ad = asub.add_parser("adapt", help="fine-tune Whisper on (audio, text) pairs -> CT2 int8")
+    from speech.adapt.cli import add_arguments as add_adapt_arguments
+
+    add_adapt_arguments(ad)
+    ad.set_defaults(func=_asr_adapt)
 
     n = sub.add_parser("nlu", help="intent model: classify, train, eval")
     nsub = n.add_subparsers(dest="nlu_cmd", required=True)

@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --with-train: also the training stack (torch CPU build, transformers, ...) that the tests of
+# the ASR adaptation pipeline need; the runtime never imports it.
+WITH_TRAIN=0
+[ "${1:-}" = "--with-train" ] && WITH_TRAIN=1
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 log() { printf '[setup] %s\n' "$*"; }
@@ -37,6 +41,15 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -r requirements.txt
   echo "$want" > "$stamp"
+fi
+
+train_stamp="$VENV/.requirements-train.sha256"
+want_train=$(cat requirements.txt requirements-train.txt | sha256sum | cut -d' ' -f1)
+if [ "$WITH_TRAIN" = 1 ] && [ "$(cat "$train_stamp" 2>/dev/null)" != "$want_train" ]; then
+  log "venv: installing the training stack (torch first, CPU build)"
+  "$VENV/bin/python" -m pip install -q "torch==2.13.0"
+  "$VENV/bin/python" -m pip install -q -r requirements-train.txt
+  echo "$want_train" > "$train_stamp"
 fi
 
 "$VENV/bin/python" scripts/install_models.py build/models/whisper-base

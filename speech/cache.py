@@ -1,8 +1,12 @@
 """Prompt cache: render each (text, engine, voice, version) once, keep it on disk and in memory.
 
 Fixed script lines are rendered once per campaign (``prefetch``); live lines are rendered on
-first use. Concurrent requests for the same key share one render, and a caller cancelled by
-barge-in does not cancel the render the others are waiting for.
+first use. The key is (text, engine name, voice, engine version, sample rate): an engine's
+``version`` changes whenever its output would (espeak-ng version and settings, recordings and
+their backup engine, a coqui checkpoint). ``stats`` counts hits and misses (``hit_rate``);
+``stream`` plays a cached line as 20 ms frames, or streams a new one from the engine while
+rendering it for the cache. Concurrent requests for the same key share one render, and a
+caller cancelled by barge-in does not cancel the render the others are waiting for.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from speech import audio
 from speech.tts.base import TtsEngine
+from speech.tts.frames import pcm_frames
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,25 @@ class CacheStats:
     @property
     def hits(self) -> int:
         return self.memory_hits + self.disk_hits
+
+    @property
+    def requests(self) -> int:
+        return self.hits + self.misses + self.shared
+
+    @property
+    def hit_rate(self) -> float:
+        """Share of requests served without a new render (joining one in flight counts)."""
+        return (self.hits + self.shared) / self.requests if self.requests else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "requests": self.requests, "memory_hits": self.memory_hits,
+            "disk_hits": self.disk_hits, "shared": self.shared, "misses": self.misses,
+            "hit_rate": round(self.hit_rate, 4),
+        }  # fmt: skip
+
+    def reset(self) -> None:
+        self.memory_hits = self.disk_hits = self.misses = self.shared = 0
 
 
 def _consume_exception(task: asyncio.Task[bytes]) -> None:
@@ -137,6 +161,24 @@ class PromptCache:
         else:
             self.stats.shared += 1
         return await asyncio.shield(task)
+
+    async def stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        """20 ms frames of `text`: from the cache when it is there (or being rendered), else
+        straight from the engine's stream (first frame after its first clause), kept for next
+        time when the stream is played to the end."""
+        key = self.key(text)
+        if key in self._memory or key in self._inflight or self._path(key).is_file():
+            for frame in pcm_frames(await self.get(text), self.sample_rate):
+                yield frame
+            return
+        self.stats.misses += 1
+        played: list[bytes] = []
+        async for frame in self.engine.synthesize_stream(text):
+            played.append(frame)
+            yield frame
+        pcm = b"".join(played)  # padded to whole frames: a few ms of extra silence at most
+        await asyncio.to_thread(self._store, key, pcm)
+        self._remember(key, pcm)
 
     def contains(self, text: str) -> bool:
         """True when `text` is cached in memory or on disk (no render)."""

@@ -86,3 +86,46 @@ async def test_memory_tier_is_bounded(tmp_path: Path) -> None:
         await cache.get(text)
     await cache.get("一二三")
     assert cache.stats.disk_hits == 1  # evicted from memory, found on disk
+
+
+@pytest.mark.asyncio
+async def test_hit_rate_over_a_campaign(tmp_path: Path) -> None:
+    cache = PromptCache(FakeTts(), tmp_path)
+    lines = ["您好", "再见", "多少钱"]
+    await cache.prefetch(lines)
+    cache.stats.reset()
+    for _ in range(10):
+        for line in lines:
+            await cache.get(line)
+    assert cache.stats.hit_rate == 1.0 and cache.stats.as_dict()["requests"] == 30
+    await cache.get("新的一句")
+    assert cache.stats.hit_rate == pytest.approx(30 / 31)
+
+
+@pytest.mark.asyncio
+async def test_key_covers_text_engine_voice_and_version(tmp_path: Path) -> None:
+    class Versioned(FakeTts):
+        version = "2"
+
+    base = PromptCache(FakeTts(), tmp_path)
+    assert base.key("你好") != base.key("你好。")
+    assert base.key("你好") != PromptCache(Versioned(), tmp_path).key("你好")
+    assert base.key("你好") != PromptCache(FakeTts(sample_rate=16000), tmp_path,
+                                           sample_rate=16000).key("你好")  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_stream_renders_once_then_plays_from_the_cache(tmp_path: Path) -> None:
+    tts = FakeTts()
+    cache = PromptCache(tts, tmp_path)
+    first = [f async for f in cache.stream("您好，请讲")]
+    assert {len(f) for f in first} == {320} and cache.stats.misses == 1
+    second = [f async for f in cache.stream("您好，请讲")]
+    assert second == first and cache.stats.memory_hits == 1
+    assert tts.calls == ["您好，请讲"]
+    fresh = PromptCache(tts, tmp_path)
+    assert [f async for f in fresh.stream("您好，请讲")] == first  # from disk
+    interrupted = cache.stream("没播完的一句")
+    await anext(interrupted)
+    await interrupted.aclose()
+    assert not cache.contains("没播完的一句")  # a barge-in does not cache a partial line

@@ -1,7 +1,16 @@
-"""TTS interface: text in, 8 kHz PCM16 mono out."""
+"""TTS interface: text in, 8 kHz PCM16 mono out, whole or as a stream of frames.
+
+``synthesize`` renders a whole line (the prompt cache stores these); ``synthesize_stream``
+yields fixed-size frames (20 ms by default, the last one padded with silence) as soon as the
+first part of the line is rendered, so a live line starts playing before it is fully rendered.
+Closing the stream early (barge-in) cancels the rendering still in progress.
+
+Every engine reads numbers through ``speech.tts.normalize.normalize_for_tts`` first.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Protocol
 
 
@@ -9,7 +18,12 @@ class TtsEngine(Protocol):
     name: str  # engine name, e.g. "espeak"
     voice: str  # e.g. "cmn-latn-pinyin"
     version: str  # part of the cache key: changes when output would change
+    sample_rate: int  # of the PCM it returns (8000 unless configured otherwise)
 
     async def synthesize(self, text: str) -> bytes:
-        """Render `text` as PCM16 mono at 8 kHz. Runs off the event loop."""
+        """Render `text` as PCM16 mono at `sample_rate`. Runs off the event loop."""
+        ...
+
+    def synthesize_stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        """Render `text` as PCM16 frames of equal size, the first one as early as possible."""
         ...

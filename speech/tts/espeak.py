@@ -13,17 +13,19 @@ import asyncio
 import re
 import shutil
 import subprocess
+from collections.abc import AsyncGenerator
 from typing import Final
 
 from pypinyin import Style, lazy_pinyin
 
 from speech import audio
-from speech.textnorm import spell_numbers
+from speech.tts.frames import stream_clauses
+from speech.tts.normalize import normalize_for_tts
 
 MANDARIN_VOICE: Final = "cmn-latn-pinyin"
 CANTONESE_VOICE: Final = "yue"
 SUPPORTED_VOICES: Final = (MANDARIN_VOICE, CANTONESE_VOICE)
-_FRONTEND_VERSION: Final = "2"  # bump when to_phonetic() output changes
+_FRONTEND_VERSION: Final = "3"  # bump when to_phonetic() output changes
 
 # Punctuation that becomes a phrase break ("," short pause, "." long pause, "?" question).
 _PAUSES: Final = {
@@ -71,7 +73,7 @@ def to_pinyin(text: str) -> str:
     sandhi itself); the neutral tone is 5; punctuation becomes phrase breaks.
     """
     syllables = lazy_pinyin(
-        spell_numbers(text),
+        normalize_for_tts(text),
         style=Style.TONE3,
         neutral_tone_with_five=True,
         tone_sandhi=True,
@@ -158,7 +160,7 @@ class EspeakTts:
         """The exact text handed to espeak-ng for `text`."""
         if self.voice == MANDARIN_VOICE:
             return to_pinyin(text)
-        return spell_numbers(text).strip()
+        return normalize_for_tts(text).strip()
 
     def _command(self) -> list[str]:
         voice = f"{self.voice}+{self.variant}" if self.variant else self.voice
@@ -211,3 +213,8 @@ class EspeakTts:
         return await asyncio.to_thread(
             audio.resample_pcm16, rendered.pcm, rendered.sample_rate, self.sample_rate
         )
+
+    async def synthesize_stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        """20 ms frames at `sample_rate`, clause by clause (first frame after one clause)."""
+        async for frame in stream_clauses(self.synthesize, text, sample_rate=self.sample_rate):
+            yield frame

@@ -11,10 +11,12 @@ import asyncio
 import hashlib
 import math
 import unicodedata
+from collections.abc import AsyncGenerator
 
 import numpy as np
 
 from speech import audio
+from speech.tts.frames import stream_whole
 
 CHAR_S = 0.2
 PAUSE_S = 0.15
@@ -63,3 +65,8 @@ class FakeTts:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         return self.render(text)
+
+    async def synthesize_stream(self, text: str) -> AsyncGenerator[bytes, None]:
+        """The same audio as `synthesize`, in 20 ms frames (the last one padded)."""
+        async for frame in stream_whole(self.synthesize, text, sample_rate=self.sample_rate):
+            yield frame
