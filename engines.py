@@ -46,17 +46,65 @@ def make_telephony(
     raise _unknown("telephony", t.engine, "pjsua2, fake")
 
 
-def make_asr(cfg: Config) -> Any:
+def _asr_engine(cfg: Config, name: str, make_endpointer: Callable[[], Any]) -> Any:
+    """One stream engine by name (``make_asr`` shares each across languages/fallbacks)."""
     s = cfg.speech
-    if s.asr_engine == "whisper":
+    if name == "whisper":
+        from speech.asr.adapter import StreamAdapter
         from speech.asr.whisper import WhisperAsr
 
-        return WhisperAsr(s.whisper_model_dir, cpu_threads=s.asr_threads, max_workers=s.asr_workers)
-    if s.asr_engine == "fake":
+        whisper = WhisperAsr(
+            s.whisper_model_dir, cpu_threads=s.asr_threads, max_workers=s.asr_workers
+        )
+        confirm = None
+        if s.vad_confirm:
+            from speech.silero import SileroVad
+
+            confirm = SileroVad()
+        return StreamAdapter(
+            whisper,
+            make_endpointer,
+            partial_interval_s=s.asr_partial_interval_s or None,
+            speculate_ms=s.asr_speculate_ms or None,
+            confirm=confirm,
+        )
+    if name == "vosk":
+        from speech.asr.vosk import VoskAsr
+
+        return VoskAsr(s.vosk_model_dir, max_workers=s.asr_workers)
+    if name == "fake":
+        from speech.asr.adapter import StreamAdapter
         from speech.asr.fake import FakeAsr
 
-        return FakeAsr()
-    raise _unknown("ASR", s.asr_engine, "whisper, fake")
+        return StreamAdapter(FakeAsr(), make_endpointer)
+    raise _unknown("ASR", name, "whisper, vosk, fake")
+
+
+def make_asr(cfg: Config) -> Any:
+    """The node's shared recognizer: a stream engine (``stream()`` per call). With the default
+    config it is a StreamAdapter over Whisper, which also has ``transcribe()``."""
+    s = cfg.speech
+    make_endpointer = make_endpointer_factory(cfg)
+    built: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in built:
+            built[name] = _asr_engine(cfg, name, make_endpointer)
+        return built[name]
+
+    engine = get(s.asr_engine)
+    if s.asr_backup:
+        from speech.asr.fallback import FallbackAdapter
+
+        engine = FallbackAdapter([engine, get(s.asr_backup)])
+    routes = dict(
+        pair.split("=", 1) for pair in s.asr_languages.replace(" ", "").split(",") if pair
+    )
+    if routes:
+        from speech.asr.routing import LanguageRouter
+
+        engine = LanguageRouter(engine, {lang: get(name) for lang, name in routes.items()})
+    return engine
 
 
 def make_tts(
@@ -76,8 +124,11 @@ def make_tts(
     if s.tts_engine == "coqui":
         from speech.tts.coqui import CoquiTts
 
-        frontend = "pinyin" if s.coqui_frontend == "pinyin" else "text"
-        return CoquiTts(s.coqui_model_dir, frontend=frontend)
+        if s.coqui_frontend not in ("text", "pinyin"):
+            raise EngineConfigError("speech.coqui_frontend must be text or pinyin")
+        return CoquiTts(
+            s.coqui_model_dir, frontend="pinyin" if s.coqui_frontend == "pinyin" else "text"
+        )
     if s.tts_engine == "fake":
         from speech.tts.fake import FakeTts
 
@@ -124,8 +175,6 @@ def make_nlu(cfg: Config) -> Any:
 def make_session_factory(
     cfg: Config, script: Script, asr: Any, nlu: Any, prompts: Any
 ) -> Callable[[CallHandle, ClaimedLead], CallSession]:
-    make_endpointer = make_endpointer_factory(cfg)
-
     from callflow.session import CallSession
 
     if script.intents:  # the script's own few-shot intents, on top of the shared model
@@ -140,8 +189,6 @@ def make_session_factory(
             asr=asr,
             nlu=nlu,
             prompts=prompts,
-            make_endpointer=make_endpointer,
-            end_silence_ms=cfg.speech.end_silence_ms,
             no_input_timeout_s=cfg.callflow.no_input_timeout_s,
             max_call_s=cfg.callflow.max_call_s,
             asr_prompt=script.asr_prompt,

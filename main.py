@@ -103,6 +103,17 @@ def _run(args: argparse.Namespace) -> int:
     return _until_interrupted(run_node(load_config(args.config)))
 
 
+def _asr_transcribe(args: argparse.Namespace) -> int:
+    from engines import make_asr
+    from speech.asr.cli import transcribe_files
+
+    asr = make_asr(load_config(args.config))
+    try:
+        return transcribe_files(asr, args.files, sys.stdout, prompt=args.prompt)
+    finally:
+        asyncio.run(asr.aclose())
+
+
 def _asr_adapt(args: argparse.Namespace) -> int:
     from speech.adapt.cli import run_from_args
 
@@ -147,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_adapt_arguments(ad)
     ad.set_defaults(func=_asr_adapt)
+    tr = asub.add_parser("transcribe", help="WAV files -> one JSON line each (file, text, rtf)")
+    tr.add_argument("files", nargs="+", type=Path)
+    tr.add_argument("--prompt", help="vocabulary hint for the recognizer (product names, ...)")
+    tr.set_defaults(func=_asr_transcribe)
 
     n = sub.add_parser("nlu", help="intent model: classify, train, eval")
     nsub = n.add_subparsers(dest="nlu_cmd", required=True)

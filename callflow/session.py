@@ -1,10 +1,16 @@
-"""CallSession: one live call wired through VAD -> ASR -> NLU -> state machine -> TTS.
+"""CallSession: one live call wired through a recognizer stream -> NLU -> state machine -> TTS.
 
 Tasks (one TaskGroup per call, all named `call[<id>].<role>`):
   events   call progress + playout marks -> machine events (never wait behind audio)
-  listen   callee frames -> endpointer; speech start while the robot talks -> barge-in
-  asr      utterances -> transcript -> intent -> UserSaid   (inference off the loop)
+  listen   callee frames -> asr_stream.push(frame)   (sync, never blocks)
+  asr      stream events: speech start while the robot talks -> barge-in (a direct call);
+           partials are kept for the turn record; finals -> the nlu queue
+  nlu      final transcript -> intent -> UserSaid   (inference off the loop)
   drive    machine events -> step() -> actions (say, hang up, finish)
+
+Turn latency is measured from the true end of the callee's speech (the wall time at which the
+frame holding the final's ``end_t`` was pushed) to the moment the reply audio is queued, so it
+includes the endpoint silence, the decode and the NLU.
 """
 
 from __future__ import annotations
@@ -13,13 +19,23 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nlu.base import IntentClassifier
-from speech.asr.base import AsrEngine
-from speech.vad import SpeechEnded, SpeechStarted
+from speech.asr.base import (
+    AsrEngine,
+    AsrStreamError,
+    Final,
+    Partial,
+    RecognizeStream,
+    SpeechEnded,
+    SpeechStarted,
+    StreamingAsr,
+)
+from speech.dialect import DIALECTS, normalize_dialect
 from telephony.base import (
     FRAME_BYTES,
     CallEvent,
@@ -54,8 +70,20 @@ class PromptSource(Protocol):
     async def get(self, text: str) -> bytes: ...
 
 
-class Endpointer(Protocol):
-    def push(self, frame: bytes) -> list[Any]: ...
+_FRAME_S = 0.02
+_WALL_HISTORY = 3000  # frames of push times kept (60 s): enough for any utterance
+
+
+def as_streaming(
+    asr: StreamingAsr | AsrEngine, make_endpointer: Callable[[], Any] | None = None
+) -> StreamingAsr:
+    """Transitional: an utterance engine given directly is wrapped in a StreamAdapter (one per
+    session, so partials are not coordinated across calls). Pass one shared stream engine."""
+    if hasattr(asr, "stream"):
+        return asr  # type: ignore[return-value]
+    from speech.asr.adapter import StreamAdapter
+
+    return StreamAdapter(asr, make_endpointer)
 
 
 @dataclass(slots=True)
@@ -97,29 +125,35 @@ class CallSession:
         *,
         call: CallHandle,
         script: Script,
-        asr: AsrEngine,
+        asr: StreamingAsr | AsrEngine,
         nlu: IntentClassifier,
         prompts: PromptSource,
-        make_endpointer: Callable[[], Endpointer],
-        end_silence_ms: int = 700,
+        make_endpointer: Callable[[], Any] | None = None,
+        end_silence_ms: int | None = None,
         no_input_timeout_s: float = 8.0,
         max_call_s: float = 180.0,
         asr_prompt: str | None = None,
+        asr_language: str | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
+        """`asr` is the shared stream engine; `make_endpointer` and `end_silence_ms` are only
+        read for an utterance engine given directly (see ``as_streaming``)."""
         self.call = call
         self.script = script
-        self._asr = asr
+        self._asr = as_streaming(asr, make_endpointer)
         self._nlu = nlu
         self._prompts = prompts
-        self._endpointer = make_endpointer()
-        self._end_silence_s = end_silence_ms / 1000
         self._no_input_s = no_input_timeout_s
         self._max_call_s = max_call_s
         self._asr_prompt = asr_prompt
+        self._asr_language = asr_language
         self._context = dict(context or {})
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self._utterances: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue()
+        self._finals: asyncio.Queue[tuple[Final, float]] = asyncio.Queue()
+        self._push_wall: deque[float] = deque(maxlen=_WALL_HISTORY)
+        self._frames_pushed = 0
+        self._endpoints: dict[float, float] = {}  # SpeechEnded.t -> wall time of the decision
+        self._partials: list[Partial] = []
         self._state = DialogState()
         self._playing: _Playback | None = None
         self._no_input: asyncio.TimerHandle | None = None
@@ -170,17 +204,22 @@ class CallSession:
 
     async def _converse(self, events: Any) -> None:
         self._inbox.put_nowait(Answered())
-        async with asyncio.TaskGroup() as tg:
-            others = [
-                tg.create_task(self._pump_events(events), name=self._name("events")),
-                tg.create_task(self._listen(), name=self._name("listen")),
-                tg.create_task(self._recognize(), name=self._name("asr")),
-            ]
-            try:
-                await self._drive()
-            finally:
-                for task in others:
-                    task.cancel()
+        stream = self._asr.stream(prompt=self._asr_prompt, language=self._asr_language)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                others = [
+                    tg.create_task(self._pump_events(events), name=self._name("events")),
+                    tg.create_task(self._listen(stream), name=self._name("listen")),
+                    tg.create_task(self._recognize(stream), name=self._name("asr")),
+                    tg.create_task(self._understand(), name=self._name("nlu")),
+                ]
+                try:
+                    await self._drive()
+                finally:
+                    for task in others:
+                        task.cancel()
+        finally:
+            await stream.aclose()
 
     # ---- events: progress and playout --------------------------------------------------
 
@@ -216,17 +255,39 @@ class CallSession:
         loop = asyncio.get_running_loop()
         self._no_input = loop.call_later(self._no_input_s, self._inbox.put_nowait, NoInput())
 
-    # ---- listen: frames -> endpointer -> utterances ------------------------------------
+    # ---- listen: frames -> recognizer stream -------------------------------------------
 
-    async def _listen(self) -> None:
+    async def _listen(self, stream: RecognizeStream) -> None:
         async for frame in self.call.audio():
             if len(frame) != FRAME_BYTES:
                 continue
-            for ev in self._endpointer.push(frame):
+            self._push_wall.append(time.monotonic())
+            self._frames_pushed += 1
+            stream.push(frame)
+        stream.end_input()
+
+    def _wall_at(self, t: float) -> float:
+        """Wall (monotonic) time at which stream time `t` had been pushed."""
+        index = max(0, round(t / _FRAME_S) - 1) - (self._frames_pushed - len(self._push_wall))
+        if 0 <= index < len(self._push_wall):
+            return self._push_wall[index]
+        return time.monotonic()
+
+    async def _recognize(self, stream: RecognizeStream) -> None:
+        try:
+            async for ev in stream:
                 if isinstance(ev, SpeechStarted):
                     self._on_speech_start()
+                elif isinstance(ev, Partial):
+                    self._partials.append(ev)
                 elif isinstance(ev, SpeechEnded):
-                    self._utterances.put_nowait((ev.pcm, time.monotonic() - self._end_silence_s))
+                    self._endpoints[ev.t] = time.monotonic()
+                elif isinstance(ev, Final):
+                    self._finals.put_nowait((ev, time.monotonic()))
+        except AsrStreamError:
+            log.warning(
+                "recognizer failed; no more speech input", extra={"call": self.call.call_id}
+            )
 
     def _on_speech_start(self) -> None:
         if self._no_input:
@@ -237,37 +298,53 @@ class CallSession:
             pb.interrupted = True  # PlayoutCleared will report how much was heard
             self.call.clear_audio()
 
-    # ---- asr + nlu ---------------------------------------------------------------------
+    # ---- nlu: finals -> intents ----------------------------------------------------------
 
-    async def _recognize(self) -> None:
+    def _take_partials(self, end_t: float) -> list[list[Any]]:
+        mine = [p for p in self._partials if p.t <= end_t + 1e-6]
+        self._partials = [p for p in self._partials if p.t > end_t + 1e-6]
+        return [[round(p.t, 2), p.text] for p in mine]
+
+    async def _understand(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            pcm, t_end = await self._utterances.get()
-            tr = await self._asr.transcribe(pcm, 8000, prompt=self._asr_prompt)
-            t_asr = time.monotonic()
-            if not tr.text.strip():
+            final, t_asr = await self._finals.get()
+            partials = self._take_partials(final.end_t)
+            t_end = self._wall_at(final.end_t)
+            t_endpoint = self._endpoints.pop(final.end_t, t_asr)
+            if not final.text.strip():
                 if self._playing is None and not self._state.ending:
                     self._arm_no_input()
                 continue
             context = {**self._context, "state": self._state.node}
-            res = await loop.run_in_executor(None, self._nlu.classify, tr.text, context)
+            # dialect words -> Mandarin before NLU (only entries safe in Mandarin unless the
+            # lead's dialect is known, e.g. asr_language "yue")
+            dialect = self._asr_language if self._asr_language in DIALECTS else None
+            text = normalize_dialect(final.text, dialect)
+            res = await loop.run_in_executor(None, self._nlu.classify, text, context)
             t_nlu = time.monotonic()
             turn = TurnRecord(
                 speaker="callee",
-                text=tr.text,
+                text=final.text,
                 intent=res.intent,
                 confidence=round(res.confidence, 3),
                 detail={
-                    "asr_ms": round((t_asr - t_end) * 1000 - self._end_silence_s * 1000, 1),
+                    "endpoint_ms": round((t_endpoint - t_end) * 1000, 1),
+                    "asr_ms": round((t_asr - t_endpoint) * 1000, 1),  # after the endpoint
+                    "decode_ms": final.decode_ms,
                     "nlu_ms": round((t_nlu - t_asr) * 1000, 1),
-                    "audio_s": round(tr.audio_s, 2),
-                    "asr_confidence": round(tr.confidence, 3),
+                    "audio_s": round(final.end_t - final.start_t, 2),
+                    "asr_confidence": round(final.confidence, 3),
+                    "capped": final.capped,
+                    "partials": partials,
                     "slots": res.slots,
                 },
             )
             self.turns.append(turn)
             self._pending_reply, self._pending_reply_t = turn, t_end
-            self._inbox.put_nowait(UserSaid(res.intent, res.confidence, tr.text, dict(res.slots)))
+            self._inbox.put_nowait(
+                UserSaid(res.intent, res.confidence, final.text, dict(res.slots))
+            )
 
     # ---- drive: the state machine and its actions --------------------------------------
 

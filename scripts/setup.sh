@@ -40,6 +40,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install -q -r requirements.txt
+  # Silero VAD's 8 kHz ONNX model; the wheel declares torch, which the ONNX path never uses
+  "$VENV/bin/python" -m pip install -q --no-deps silero-vad==6.2.3
   echo "$want" > "$stamp"
 fi
 

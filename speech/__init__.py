@@ -8,19 +8,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from speech.asr.base import AsrEngine, Transcript
-from speech.asr.fake import FakeAsr
+from speech.asr.adapter import StreamAdapter
+from speech.asr.base import (
+    AsrEngine,
+    AsrEvent,
+    AsrStreamError,
+    Final,
+    Partial,
+    RecognizeStream,
+    StreamingAsr,
+    Transcript,
+)
+from speech.asr.fake import FakeAsr, FakeStreamAsr
+from speech.asr.fallback import FallbackAdapter
+from speech.asr.routing import LanguageRouter
 from speech.cache import CacheStats, PromptCache
 from speech.tts.base import TtsEngine
 from speech.tts.fake import FakeTts
 from speech.vad import Endpointer, SpeechEnded, SpeechStarted, VadEvent
 
 if TYPE_CHECKING:
+    from speech.asr.vosk import VoskAsr
     from speech.asr.whisper import SALES_REPLIES_PROMPT, WhisperAsr
+    from speech.silero import SileroVad
     from speech.tts.espeak import EspeakTts
 
 __all__ = [
     "AsrEngine",
+    "AsrEvent",
+    "AsrStreamError",
+    "FakeStreamAsr",
+    "FallbackAdapter",
+    "Final",
+    "LanguageRouter",
+    "Partial",
+    "RecognizeStream",
+    "SileroVad",
+    "StreamAdapter",
+    "StreamingAsr",
+    "VoskAsr",
     "CacheStats",
     "Endpointer",
     "EspeakTts",
@@ -39,6 +65,8 @@ __all__ = [
 _LAZY = {
     "WhisperAsr": "speech.asr.whisper",
     "SALES_REPLIES_PROMPT": "speech.asr.whisper",
+    "VoskAsr": "speech.asr.vosk",
+    "SileroVad": "speech.silero",
     "EspeakTts": "speech.tts.espeak",
 }
 

@@ -163,24 +163,41 @@ class Endpointer:
             return [self._finish(capped=True)]
         return []
 
+    @property
+    def silence_ms(self) -> int:
+        """Trailing unvoiced time of the utterance in progress (0 when idle)."""
+        return self._silence_run * self.frame_ms if self._speaking else 0
+
+    @property
+    def utterance_ms(self) -> int:
+        """Length of the utterance in progress, pre-roll included (0 when idle)."""
+        return len(self._utterance) * self.frame_ms if self._speaking else 0
+
+    def peek(self) -> SpeechEnded | None:
+        """What ``flush()`` would emit now, without ending the utterance (None when idle)."""
+        return self._event(capped=False) if self._speaking else None
+
     def _finish(self, *, capped: bool) -> SpeechEnded:
+        event = self._event(capped=capped)
+        self._speaking = False
+        self._utterance = []
+        self._silence_run = 0
+        return event
+
+    def _event(self, *, capped: bool) -> SpeechEnded:
         if capped:
             end = len(self._utterance)
             t_end = self._t(self._start_index + end)
         else:
             end = min(len(self._utterance), self._last_voiced - self._start_index + 1 + self._tail)
             t_end = self._t(self._last_voiced + 1)
-        event = SpeechEnded(
+        return SpeechEnded(
             t=t_end,
             pcm=b"".join(self._utterance[:end]),
             start_t=self._t(self._start_index),
             capped=capped,
             sample_rate=self.sample_rate,
         )
-        self._speaking = False
-        self._utterance = []
-        self._silence_run = 0
-        return event
 
     def flush(self) -> list[VadEvent]:
         """End of stream: emit the utterance in progress, if any."""

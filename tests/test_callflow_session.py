@@ -1,5 +1,8 @@
 """CallSession + Dialer over the fake telephony, fake ASR and fake TTS: every call path,
-stored in a real SQLite database. Real SIP/ASR paths are in tests/test_e2e_*.py."""
+stored in a real SQLite database. Real SIP/ASR paths are in tests/test_e2e_*.py.
+
+The rig's recognizer is the real StreamAdapter (VAD segmentation, partials, finals) over the
+scripted FakeAsr; timing tests use FakeStreamAsr, whose events follow the stream clock."""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from campaigns.store import ClaimedLead
 from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, OutboxItem, Turn, init_db
 from nlu.base import INTENTS
 from nlu.fake import FakeClassifier
-from speech.asr.fake import FakeAsr
+from speech.asr.adapter import StreamAdapter
+from speech.asr.fake import FakeAsr, FakeStreamAsr, utterance
 from speech.cache import PromptCache
 from speech.tts.fake import FakeTts
 from speech.vad import Endpointer
@@ -46,6 +50,9 @@ class Rig:
         self.db = init_db(f"sqlite:///{tmp_path}/s.db")
         self.tel = FakeTelephony(auto_play=auto_play)
         self.asr = FakeAsr()
+        self.stream_asr: StreamAdapter | FakeStreamAsr = StreamAdapter(
+            self.asr, lambda: Endpointer(classifier=loud, end_silence_ms=300)
+        )
         self.bus = RecordingBus()
         self.prompts = PromptCache(FakeTts(), tmp_path / "cache")
         self.script = script
@@ -70,13 +77,13 @@ class Rig:
         return CallSession(
             call=call,
             script=self.script,
-            asr=self.asr,
+            asr=self.stream_asr,
             nlu=FakeClassifier(),
             prompts=self.prompts,
-            make_endpointer=lambda: Endpointer(classifier=loud, end_silence_ms=300),
-            end_silence_ms=300,
             no_input_timeout_s=self.no_input_s,
             max_call_s=20,
+            asr_prompt="喂，你好。多少钱？",
+            asr_language="zh",
         )
 
     def add_lead(self, phone: str) -> int:
@@ -233,3 +240,51 @@ async def test_dial_error_is_stored_as_failed(tmp_path: Path, script: Script) ->
     assert res.disposition == "failed"
     with rig.db() as s:
         assert "busy" in (s.query(CallAttempt).one().sip_reason or "")
+
+
+async def test_partials_and_honest_turn_latency(tmp_path: Path, script: Script) -> None:
+    """Callee speaks 0.3-1.3 s of its audio; the endpoint comes 0.6 s later and the final 0.1 s
+    after that (stream clock). Latency counts from the end of speech, not from the endpoint."""
+    rig = Rig(tmp_path, script)
+    line = utterance(
+        "我现在在开会", 0.3, 1.3, partials=[(0.8, "我现在")], endpoint_s=0.6, decode_s=0.1
+    )
+    rig.stream_asr = FakeStreamAsr([line])
+    rig.add_lead("13800000001")
+
+    async def speak() -> None:
+        await wait_for(lambda: bool(rig.tel.calls) and len(rig.tel.calls[0].played) > 0)
+        call = rig.tel.calls[0]
+        await asyncio.sleep(0.02)
+        for _ in range(100):  # 2 s of callee audio in real time, 20 ms frames
+            call.push_audio(bytes(320))
+            await asyncio.sleep(0.02)
+
+    driver = asyncio.create_task(speak())
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    (stream,) = rig.stream_asr.streams
+    assert stream.prompt == "喂，你好。多少钱？" and stream.language == "zh"
+    said = next(t for t in res.turns if t.speaker == "callee")
+    assert said.text == "我现在在开会" and res.outcome == "callback"
+    assert said.detail["partials"] == [[0.8, "我现在"]]
+    assert said.detail["decode_ms"] == pytest.approx(100)
+    # end of speech (1.3 s) -> endpoint (1.9 s) -> final (2.0 s), 20 ms frames in real time
+    assert 450 <= said.detail["endpoint_ms"] <= 900
+    assert said.latency_ms is not None and said.latency_ms >= said.detail["endpoint_ms"] + 50
+
+
+async def test_recognizer_failure_does_not_crash_the_call(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script)
+    rig.stream_asr = FakeStreamAsr(fail_at_s=0.1)
+    rig.no_input_s = 0.05
+    rig.add_lead("13800000001")
+
+    async def speak() -> None:
+        await wait_for(lambda: bool(rig.tel.calls))
+        rig.tel.calls[0].push_audio(bytes(320 * 10))
+
+    driver = asyncio.create_task(speak())
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    assert res.outcome == "no_response"  # no input heard: re-prompts, then a polite end

@@ -18,6 +18,7 @@ from speech.asr.whisper import (
     check_model_dir,
     collapse_repeats,
     confidence_from,
+    drifted_to_latin,
     looks_looped,
 )
 
@@ -41,6 +42,9 @@ def test_loop_guards_and_confidence() -> None:
     assert collapse_repeats("多少钱？多少钱？") == "多少钱"
     assert collapse_repeats("多少钱。多少钱") == "多少钱"
     assert collapse_repeats("我不需要") == "我不需要"
+    assert drifted_to_latin("你们这个乱天一念多少天？You may you you will", "zh")
+    assert not drifted_to_latin("我是AI语音机器人，用CRM吗", "zh")
+    assert not drifted_to_latin("you may", "en")
     assert confidence_from(0.0, 0.0) == 1.0
     assert confidence_from(-0.5, 0.9) < confidence_from(-0.5, 0.1) < confidence_from(-0.1, 0.1)
 

@@ -118,3 +118,60 @@ async def test_cap_on_real_speech() -> None:
     ends = [e for e in events if isinstance(e, SpeechEnded)]
     assert ends and ends[0].capped
     assert ends[0].duration_s == pytest.approx(1.5, abs=0.25)
+
+
+def test_peek_and_silence_while_speaking() -> None:
+    ep = scripted(min_speech_ms=100, end_silence_ms=600, pre_roll_ms=0, tail_ms=200)
+    assert ep.peek() is None and ep.silence_ms == 0 and ep.utterance_ms == 0
+    run_frames = [ep.push(f) for f in [VOICED] * 10 + [QUIET] * 15]
+    assert not any(isinstance(e, SpeechEnded) for evs in run_frames for e in evs)
+    assert ep.silence_ms == 300
+    peeked = ep.peek()
+    assert peeked is not None and ep.speaking  # peeking does not end the utterance
+    (end,) = [e for e in run(ep, QUIET * 20) if isinstance(e, SpeechEnded)]
+    assert end.pcm == peeked.pcm and end.t == peeked.t  # the final is what was peeked
+
+
+# --- Silero confirmation (ONNX from an installed wheel, no torch) -------------------------------
+
+
+def _silero_models() -> list[Any]:
+    from speech.silero import _package_dir
+
+    paths = []
+    for pkg, rel in (
+        ("silero_vad", "data/silero_vad.onnx"),
+        ("faster_whisper", "assets/silero_vad_v6.onnx"),
+    ):
+        base = _package_dir(pkg)
+        if base is not None and (base / rel).is_file():
+            paths.append(base / rel)
+    return paths or [pytest.param(None, marks=pytest.mark.skip(reason="no Silero ONNX installed"))]
+
+
+@needs_espeak
+@pytest.mark.parametrize("model", _silero_models(), ids=lambda p: getattr(p, "parent", p).name)
+async def test_silero_tells_speech_from_noise(model: Any) -> None:
+    pytest.importorskip("onnxruntime")
+    from speech.silero import SileroVad
+    from speech.tts.espeak import EspeakTts
+
+    vad = SileroVad(model)
+    speech = audio.ulaw_roundtrip(await EspeakTts(speed=110, variant="f2").synthesize("多少钱"))
+    rng = np.random.default_rng(1)
+    noise = audio.float_to_pcm16(rng.normal(0, 0.1, 8000 * 2))  # loud hiss, -20 dBFS
+    clipped = audio.float_to_pcm16(np.clip(audio.pcm16_to_float(speech) * 4, -1, 1))  # +12 dB
+    assert await vad.confirm(speech)
+    assert await vad.confirm(clipped)
+    assert not await vad.confirm(noise)
+    assert not await vad.confirm(audio.silence(1.0))
+    assert vad.speech_probs(b"").size == 0
+    vad.close()
+
+
+def test_silero_missing_model_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import speech.silero as silero
+
+    monkeypatch.setattr(silero, "_package_dir", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps silero-vad"):
+        silero.find_silero_model()

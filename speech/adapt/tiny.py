@@ -11,7 +11,7 @@ def make_tiny_whisper(
 ) -> Path:
     """Write a HF Whisper folder (config, weights, tokenizer, feature extractor) to `out`."""
     import torch
-    from transformers import (
+    from transformers import (  # type: ignore[attr-defined]
         WhisperConfig,
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,

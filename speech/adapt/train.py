@@ -43,7 +43,7 @@ class TrainResult:
 
 def load_base(base: Path, tokenizer_file: Path | None) -> tuple[Any, Any, Any]:
     """(model, tokenizer, feature extractor) from a local HF Whisper folder, offline."""
-    from transformers import (
+    from transformers import (  # type: ignore[attr-defined]
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,
         WhisperTokenizerFast,

@@ -1,7 +1,24 @@
-"""ASR interface: one shared engine per process, utterance-level decode."""
+"""ASR interfaces: utterance decode (``AsrEngine``) and recognizer streams (``StreamingAsr``).
+
+``AsrEngine.transcribe`` decodes one finished utterance. ``StreamingAsr.stream()`` opens one
+recognizer stream per call: the caller pushes 20 ms PCM16 frames (sync, never blocking) and
+reads a small closed set of events with ``async for``::
+
+    SpeechStarted(t)                      the callee started talking (barge-in trigger)
+    Partial(text, t)                      interim text while the callee is still talking
+    SpeechEnded(t)                        the endpoint: the callee stopped at stream time t
+    Final(text, confidence, start_t, end_t, capped, decode_ms)   the utterance's transcript
+
+Times are stream seconds: audio pushed into the stream so far, so tests need no clock. Every
+``SpeechStarted`` is followed by one ``SpeechEnded`` and then one ``Final`` for that utterance
+(its text may be empty: noise, a cough). A ``SpeechStarted`` of the next utterance may arrive
+before the previous ``Final`` (barge-in never waits for a decode); ``start_t``/``end_t`` tell
+which utterance a ``Final`` belongs to.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,12 +33,101 @@ class Transcript:
 
 
 class AsrEngine(Protocol):
+    """Utterance-level decode. ``draft=True`` asks for a cheaper decode (partials)."""
+
     name: str
 
     async def transcribe(
-        self, pcm: bytes, sample_rate: int = 8000, *, prompt: str | None = None
+        self,
+        pcm: bytes,
+        sample_rate: int = 8000,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        draft: bool = False,
     ) -> Transcript:
         """Decode one utterance of PCM16 mono audio. Runs off the event loop."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# --- stream events --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    t: float  # stream seconds at the onset
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    text: str
+    t: float  # stream seconds of the audio this text covers (up to)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEnded:
+    t: float  # stream seconds at the end of speech (the cut, when capped)
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    text: str  # simplified Chinese, normalized; "" when nothing intelligible was said
+    confidence: float  # 0..1
+    start_t: float  # stream seconds where the utterance starts
+    end_t: float  # stream seconds where the speech ends (the cut, when capped)
+    capped: bool = False  # cut at the max-utterance length while the callee was talking
+    decode_ms: float = 0.0  # wall time spent decoding this final
+    language: str = "zh"
+
+
+AsrEvent = SpeechStarted | Partial | SpeechEnded | Final
+
+
+class AsrStreamError(RuntimeError):
+    """The recognizer behind a stream failed (raised from the stream's iteration)."""
+
+
+class RecognizeStream(Protocol):
+    """One call's recognizer. ``push``/``flush``/``end_input`` are sync and never block."""
+
+    sample_rate: int  # of the frames pushed
+    frame_bytes: int  # one 20 ms frame at that rate
+
+    def push(self, frame: bytes) -> None:
+        """Queue one 20 ms PCM16 mono frame (resampled inside; ValueError on a bad size)."""
+        ...
+
+    def flush(self) -> None:
+        """End the utterance in progress now (its ``SpeechEnded`` + ``Final`` follow)."""
+        ...
+
+    def end_input(self) -> None:
+        """No more audio: pending finals are delivered, then iteration stops."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop now: pending work is dropped and iteration stops."""
+        ...
+
+    @property
+    def pushed_s(self) -> float:
+        """Stream seconds pushed so far (the stream clock)."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[AsrEvent]: ...
+
+
+class StreamingAsr(Protocol):
+    """A recognizer engine: shared by every call, one ``stream()`` per call."""
+
+    name: str
+
+    def stream(
+        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+    ) -> RecognizeStream:
+        """Open a stream. ``prompt`` biases vocabulary; ``language`` routes/decodes."""
         ...
 
     async def aclose(self) -> None: ...

@@ -5,8 +5,9 @@ never runs on the event loop. Standard ``transcribe()`` always encodes a padded 
 (~0.75 s per utterance on one core); here the encoder sees only the utterance + ``pad_s`` of
 silence. Two guards keep the short-window decoder from looping: ``no_repeat_ngram_size=3`` and a
 length cap of ``4 + 8 tokens per second``. A transcript that is one phrase said twice
-("多少钱多少钱") is collapsed; one that hits the cap or loops irregularly is decoded once more on
-the standard 30 s window.
+("多少钱多少钱") is collapsed; one that hits the cap, loops irregularly or drifts into Latin-script
+words is decoded once more on the standard 30 s window. ``draft`` decodes (partials) skip the
+retry and use greedy search on ``draft_pad_s`` of padding. ``language`` may be given per call.
 
 ``pad_s`` trades speed for accuracy. Measured with bench/espeak_roundtrip.py (espeak callee
 lines over an 8 kHz mu-law leg, SALES_REPLIES_PROMPT, 72 decodes each): pad 1 s -> intent right
@@ -27,6 +28,7 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +62,8 @@ class AsrStats:
     full_window_retries: int = 0
     audio_s: float = 0.0
     decode_s: float = 0.0
+    drafts: int = 0  # partial decodes (not in audio_s/decode_s)
+    draft_decode_s: float = 0.0
 
     @property
     def rtf(self) -> float:
@@ -128,6 +132,16 @@ def _loops_irregularly(text: str) -> bool:
     return looks_looped(text) and collapse_repeats(text) == text
 
 
+def drifted_to_latin(text: str, language: str) -> bool:
+    """A Chinese decode that wandered into Latin-script words ("多少天？You may you you will"):
+    the short window lets Whisper switch language mid-utterance. "AI", "CRM" stay fine."""
+    if language not in ("zh", "ja", "ko"):
+        return False
+    letters = sum(c.isascii() and c.isalpha() for c in text)
+    visible = sum(not c.isspace() for c in text)
+    return letters >= 6 and letters >= 0.4 * visible
+
+
 def confidence_from(avg_logprob: float, no_speech_prob: float) -> float:
     """0..1: mean token probability, discounted by the no-speech probability."""
     return max(0.0, min(1.0, math.exp(avg_logprob) * (1.0 - no_speech_prob)))
@@ -151,6 +165,7 @@ class WhisperAsr:
         beam_size: int = 2,
         window: Window = "utterance",
         pad_s: float = 5.0,
+        draft_pad_s: float = 1.0,
         tokens_per_s: float = 8.0,
         retry_full_window: bool = True,
     ) -> None:
@@ -172,15 +187,19 @@ class WhisperAsr:
             num_workers=max_workers,
             local_files_only=True,
         )
-        self._tokenizer = Tokenizer(
-            self._model.hf_tokenizer, True, task="transcribe", language=language
+        self._make_tokenizer = lambda lang: Tokenizer(
+            self._model.hf_tokenizer, True, task="transcribe", language=lang
         )
+        self._tokenizers: dict[str, Any] = {language: self._make_tokenizer(language)}
+        self._tokenizer = self._tokenizers[language]
         self._suppress = list(get_suppressed_tokens(self._tokenizer, (-1,)) or ())
         self.language = language
+        self.max_workers = max_workers
         self.initial_prompt = initial_prompt
         self.beam_size = beam_size
         self.window: Window = window
         self.pad_s = pad_s
+        self.draft_pad_s = draft_pad_s
         self.tokens_per_s = tokens_per_s
         self.retry_full_window = retry_full_window
         self.stats = AsrStats()
@@ -190,8 +209,8 @@ class WhisperAsr:
 
     # --- worker-thread side ----------------------------------------------------------------
 
-    def _features(self, samples: np.ndarray, window: Window) -> np.ndarray:
-        padded = np.concatenate([samples, np.zeros(int(self.pad_s * 16000), np.float32)])
+    def _features(self, samples: np.ndarray, window: Window, pad_s: float) -> np.ndarray:
+        padded = np.concatenate([samples, np.zeros(int(pad_s * 16000), np.float32)])
         feats = self._model.feature_extractor(padded)
         frames = min(feats.shape[-1], _FULL_FRAMES)
         frames -= frames % 2  # the encoder's stride-2 convolution wants an even length
@@ -200,15 +219,42 @@ class WhisperAsr:
             feats = np.pad(feats, ((0, 0), (0, _FULL_FRAMES - frames)))
         return np.ascontiguousarray(feats)
 
-    def _decode(self, samples: np.ndarray, prompt: str | None, window: Window) -> _Decoded:
-        encoder_output = self._model.encode(self._features(samples, window))
-        previous = self._tokenizer.encode(" " + prompt.strip()) if prompt else []
-        tokens = self._model.get_prompt(self._tokenizer, previous, without_timestamps=True)
+    def supports(self, language: str) -> bool:
+        """Whether this checkpoint has a token for `language` (Whisper base has no "yue")."""
+        return self._model.hf_tokenizer.token_to_id(f"<|{language}|>") is not None
+
+    def _tokenizer_for(self, language: str) -> Any:
+        tokenizer = self._tokenizers.get(language)
+        if tokenizer is None:
+            if not self.supports(language):
+                # a lead's language must not kill its call: decode in the default language
+                log.info(
+                    "whisper has no such language; using the default", extra={"lang": language}
+                )
+                return self._tokenizer
+            tokenizer = self._tokenizers.setdefault(language, self._make_tokenizer(language))
+        return tokenizer
+
+    def _decode(
+        self,
+        samples: np.ndarray,
+        prompt: str | None,
+        window: Window,
+        *,
+        language: str | None = None,
+        beam_size: int | None = None,
+        pad_s: float | None = None,
+    ) -> _Decoded:
+        tokenizer = self._tokenizer_for(language or self.language)
+        features = self._features(samples, window, self.pad_s if pad_s is None else pad_s)
+        encoder_output = self._model.encode(features)
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
+        tokens = self._model.get_prompt(tokenizer, previous, without_timestamps=True)
         max_new = int(4 + self.tokens_per_s * len(samples) / 16000)
         result = self._model.model.generate(
             encoder_output,
             [tokens],
-            beam_size=self.beam_size,
+            beam_size=beam_size or self.beam_size,
             no_repeat_ngram_size=3,
             max_length=min(len(tokens) + max_new, self._model.max_length),
             return_scores=True,
@@ -218,7 +264,7 @@ class WhisperAsr:
         )[0]
         ids = result.sequences_ids[0]
         return _Decoded(
-            text=self._tokenizer.decode(ids).strip(),
+            text=tokenizer.decode(ids).strip(),
             avg_logprob=result.scores[0] * len(ids) / (len(ids) + 1),
             no_speech_prob=result.no_speech_prob,
             tokens=len(ids),
@@ -226,32 +272,59 @@ class WhisperAsr:
         )
 
     def transcribe_sync(
-        self, pcm: bytes, sample_rate: int = audio.PHONE_RATE, *, prompt: str | None = None
+        self,
+        pcm: bytes,
+        sample_rate: int = audio.PHONE_RATE,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        draft: bool = False,
     ) -> Transcript:
-        """Blocking decode; call from a worker thread (``transcribe`` does)."""
+        """Blocking decode; call from a worker thread (``transcribe`` does).
+
+        ``draft`` (partials): greedy search, ``draft_pad_s`` of padding and no full-window
+        retry, so a draft is cheap and never holds the worker for a 30 s window decode.
+        """
         started = time.perf_counter()
+        language = language if language and self.supports(language) else self.language
         samples = audio.pcm16_to_float(pcm)
         if sample_rate != audio.WHISPER_RATE:
             samples = audio.resample_float(samples, sample_rate, audio.WHISPER_RATE)
         audio_s = len(samples) / audio.WHISPER_RATE
         if audio_s < 0.1:
-            return Transcript("", 0.0, self.language, audio_s, time.perf_counter() - started)
+            return Transcript("", 0.0, language, audio_s, time.perf_counter() - started)
         prompt = prompt if prompt is not None else self.initial_prompt
-        decoded = self._decode(samples, prompt, self.window)
+        decoded = self._decode(
+            samples,
+            prompt,
+            self.window,
+            language=language,
+            beam_size=1 if draft else None,
+            pad_s=self.draft_pad_s if draft else None,
+        )
         retried = (
-            self.retry_full_window
+            not draft
+            and self.retry_full_window
             and self.window == "utterance"
-            and (decoded.capped or _loops_irregularly(decoded.text))
+            and (
+                decoded.capped
+                or _loops_irregularly(decoded.text)
+                or drifted_to_latin(decoded.text, language)
+            )
         )
         if retried:
-            decoded = self._decode(samples, prompt, "full")
+            decoded = self._decode(samples, prompt, "full", language=language)
         text = collapse_repeats(normalize_transcript(decoded.text.replace("\ufffd", "")))
         decode_s = time.perf_counter() - started
         with self._stats_lock:
-            self.stats.utterances += 1
-            self.stats.full_window_retries += int(retried)
-            self.stats.audio_s += audio_s
-            self.stats.decode_s += decode_s
+            if draft:
+                self.stats.drafts += 1
+                self.stats.draft_decode_s += decode_s
+            else:
+                self.stats.utterances += 1
+                self.stats.full_window_retries += int(retried)
+                self.stats.audio_s += audio_s
+                self.stats.decode_s += decode_s
         log.debug(
             "asr decoded",
             extra={"audio_s": audio_s, "decode_s": decode_s, "tokens": decoded.tokens},
@@ -261,7 +334,7 @@ class WhisperAsr:
             confidence=confidence_from(decoded.avg_logprob, decoded.no_speech_prob)
             if text
             else 0.0,
-            language=self.language,
+            language=language,
             audio_s=audio_s,
             decode_s=decode_s,
         )
@@ -269,15 +342,22 @@ class WhisperAsr:
     # --- event-loop side -----------------------------------------------------------------------
 
     async def transcribe(
-        self, pcm: bytes, sample_rate: int = audio.PHONE_RATE, *, prompt: str | None = None
+        self,
+        pcm: bytes,
+        sample_rate: int = audio.PHONE_RATE,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        draft: bool = False,
     ) -> Transcript:
         """Decode one utterance of PCM16 mono audio in the bounded worker pool."""
         if self._closed:
             raise RuntimeError("WhisperAsr is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: self.transcribe_sync(pcm, sample_rate, prompt=prompt)
+        job = partial(
+            self.transcribe_sync, pcm, sample_rate, prompt=prompt, language=language, draft=draft
         )
+        return await loop.run_in_executor(self._executor, job)
 
     async def aclose(self) -> None:
         if self._closed:
