@@ -184,7 +184,8 @@ def _report(
                 d = t.detail
                 print(
                     f"  callee: {t.text!r:<28} intent={t.intent} conf={t.confidence:.2f} "
-                    f"asr={d.get('asr_ms')}ms nlu={d.get('nlu_ms')}ms "
+                    f"decode={d.get('decode_ms')}ms (after endpoint {d.get('asr_ms')}ms) "
+                    f"nlu={d.get('nlu_ms')}ms partials={len(d.get('partials') or [])} "
                     f"turn_latency={t.latency_ms}ms"
                 )
         if recordings.get(phone):
