@@ -27,7 +27,6 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,15 @@ import pjsua2 as pj
 
 from telephony import ipc
 from telephony.base import FRAME_BYTES, SAMPLE_RATE, EndReason
+from telephony.media import (
+    BYTES_PER_MS,
+    SILENCE,
+    Outbox,
+    Playout,
+    bare_uri,
+    classify_end,
+    request_user,
+)
 
 log = logging.getLogger("telephony.worker")
 
@@ -44,9 +52,6 @@ PUMP_MS_IDLE = 50  # with no call up (a dial then waits <= 50 ms to start)
 GC_EVERY_S = 5.0
 PORT_GRACE_S = 0.2  # keep a finished call's port alive this long after its last connection
 SHUTDOWN_WAIT_S = 2.0
-BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
-_SILENCE = bytes(FRAME_BYTES)
-_NO_MARKS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,150 +86,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[WorkerConfig, str]:
         pj_log_level=a.pj_log_level,
     )
     return cfg, a.log_level
-
-
-def classify_end(
-    *,
-    outbound: bool,
-    answered: bool,
-    local_hangup: bool,
-    ring_timeout: bool,
-    got_response: bool,
-    remote_final: int | None,
-    code: int,
-) -> tuple[EndReason, str | None]:
-    """(EndReason, hangup_by) for a call that has just disconnected."""
-    if answered:
-        return EndReason.COMPLETED, "local" if local_hangup else "remote"
-    if ring_timeout:  # NO_ANSWER if the far end responded at all, else unreachable
-        return (EndReason.NO_ANSWER if got_response else EndReason.FAILED), "local"
-    if local_hangup:  # outbound: the brain cancelled; inbound: the brain rejected
-        return (EndReason.NO_ANSWER if outbound else ipc.end_reason_for_code(code)), "local"
-    if not outbound:  # the caller gave up before we answered
-        return EndReason.NO_ANSWER, "remote"
-    if remote_final is not None:
-        return ipc.end_reason_for_code(remote_final), "remote"
-    return EndReason.FAILED, None  # timer B, transport error, unresolvable
-
-
-def request_user(whole_msg: str) -> str:
-    """User part of the request URI in the first line of a SIP request."""
-    parts = whole_msg.split("\r\n", 1)[0].split(" ")
-    if len(parts) < 2:
-        return ""
-    scheme, _, rest = parts[1].split(";", 1)[0].partition(":")
-    if "@" in rest:
-        return rest.split("@", 1)[0]
-    return rest if scheme == "tel" else ""
-
-
-def bare_uri(name_addr: str) -> str:
-    """'"Bob" <sip:bob@host>;tag=1' -> 'sip:bob@host'."""
-    if "<" in name_addr and ">" in name_addr:
-        return name_addr[name_addr.index("<") + 1 : name_addr.index(">")]
-    return name_addr.split(";", 1)[0].strip()
-
-
-class Playout:
-    """Robot audio waiting to be played on one call; shared by reader and clock threads."""
-
-    def __init__(self) -> None:
-        self.live = False  # set once the call is answered: early media gets no robot audio
-        self._lock = threading.Lock()
-        self._buf = bytearray()
-        self._queued = 0  # bytes ever queued
-        self._played = 0  # bytes ever played (or dropped by clear)
-        self._marks: deque[tuple[int, str]] = deque()
-
-    def push(self, pcm: bytes) -> None:
-        with self._lock:
-            self._buf += pcm
-            self._queued += len(pcm)
-
-    def mark(self, name: str) -> bool:
-        """Queue a mark; True when everything queued has already been played."""
-        with self._lock:
-            if self._played >= self._queued:
-                return True
-            self._marks.append((self._queued, name))
-            return False
-
-    def pull(self) -> tuple[bytes | None, tuple[str, ...]]:
-        """Next 20 ms frame (None when idle) and the marks it completes."""
-        with self._lock:
-            buf = self._buf
-            if not buf or not self.live:
-                return None, _NO_MARKS
-            n = min(len(buf), FRAME_BYTES)
-            data = bytes(buf[:n])
-            del buf[:n]
-            self._played += n
-            marks = self._marks
-            if not marks or marks[0][0] > self._played:
-                reached = _NO_MARKS
-            else:
-                names = []
-                while marks and marks[0][0] <= self._played:
-                    names.append(marks.popleft()[1])
-                reached = tuple(names)
-        if n < FRAME_BYTES:
-            data += _SILENCE[n:]
-        return data, reached
-
-    def clear(self) -> int:
-        """Drop queued audio and pending marks; returns the bytes dropped."""
-        with self._lock:
-            dropped = len(self._buf)
-            self._buf.clear()
-            self._played = self._queued
-            self._marks.clear()
-        return dropped
-
-
-class Outbox:
-    """Writes frames to the brain from a dedicated thread, batching whatever is queued."""
-
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="ipc-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, data: bytes) -> None:
-        self._q.put(data)
-
-    def control(self, call: int, body: dict[str, Any]) -> None:
-        self._q.put(ipc.encode_control(body, call))
-
-    def close(self, timeout: float = 2.0) -> None:
-        self._q.put(None)
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        broken = False
-        while True:
-            item = self._q.get()
-            chunks: list[bytes] = []
-            while item is not None:
-                chunks.append(item)
-                try:
-                    item = self._q.get_nowait()
-                except queue.Empty:
-                    break
-            if chunks and not broken:
-                broken = not self._write(b"".join(chunks))
-            if item is None:
-                return
-
-    def _write(self, data: bytes) -> bool:
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError:
-            log.warning("brain pipe closed; dropping output")
-            return False
-        return True
 
 
 # --- pjsua2 glue -------------------------------------------------------------------------
@@ -286,8 +147,8 @@ class _Port(pj.AudioMediaPort):
         self._playout = playout
         self._outbox = outbox
         self._fast = fast
-        self._tx = pj.ByteVector(_SILENCE)
-        self._silence = pj.ByteVector(_SILENCE)
+        self._tx = pj.ByteVector(SILENCE)
+        self._silence = pj.ByteVector(SILENCE)
         self._tx_addr = _vector_data_address(self._tx) if fast else 0
 
     def onFrameReceived(self, frame: Any) -> None:
@@ -297,7 +158,7 @@ class _Port(pj.AudioMediaPort):
             if threading.get_ident() not in _PINNED:
                 _pin_thread_state()
             pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
-            self._outbox.put(ipc.encode_audio(self._num, pcm or _SILENCE))
+            self._outbox.put(ipc.encode_audio(self._num, pcm or SILENCE))
         except AttributeError:
             return  # the port is being torn down
         except Exception:

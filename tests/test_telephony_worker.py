@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("pjsua2")
-
 from telephony.base import FRAME_BYTES, EndReason
-from telephony.worker import Playout, bare_uri, classify_end, request_user
+from telephony.media import Playout, bare_uri, classify_end, request_user
 
 
 def test_playout_pads_partial_frames_and_reports_marks() -> None:

@@ -1,0 +1,164 @@
+"""The media worker's pure parts (no pjsua2): playout buffers, the output writer thread, and
+the rules that map SIP outcomes to end reasons. Unit-tested without a SIP stack."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections import deque
+from typing import Any
+
+from telephony import ipc
+from telephony.base import FRAME_BYTES, SAMPLE_RATE, EndReason
+
+log = logging.getLogger("telephony.worker")
+
+BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
+SILENCE = bytes(FRAME_BYTES)
+_NO_MARKS: tuple[str, ...] = ()
+
+
+def classify_end(
+    *,
+    outbound: bool,
+    answered: bool,
+    local_hangup: bool,
+    ring_timeout: bool,
+    got_response: bool,
+    remote_final: int | None,
+    code: int,
+) -> tuple[EndReason, str | None]:
+    """(EndReason, hangup_by) for a call that has just disconnected."""
+    if answered:
+        return EndReason.COMPLETED, "local" if local_hangup else "remote"
+    if ring_timeout:  # NO_ANSWER if the far end responded at all, else unreachable
+        return (EndReason.NO_ANSWER if got_response else EndReason.FAILED), "local"
+    if local_hangup:  # outbound: the brain cancelled; inbound: the brain rejected
+        return (EndReason.NO_ANSWER if outbound else ipc.end_reason_for_code(code)), "local"
+    if not outbound:  # the caller gave up before we answered
+        return EndReason.NO_ANSWER, "remote"
+    if remote_final is not None:
+        return ipc.end_reason_for_code(remote_final), "remote"
+    return EndReason.FAILED, None  # timer B, transport error, unresolvable
+
+
+def request_user(whole_msg: str) -> str:
+    """User part of the request URI in the first line of a SIP request."""
+    parts = whole_msg.split("\r\n", 1)[0].split(" ")
+    if len(parts) < 2:
+        return ""
+    scheme, _, rest = parts[1].split(";", 1)[0].partition(":")
+    if "@" in rest:
+        return rest.split("@", 1)[0]
+    return rest if scheme == "tel" else ""
+
+
+def bare_uri(name_addr: str) -> str:
+    """'"Bob" <sip:bob@host>;tag=1' -> 'sip:bob@host'."""
+    if "<" in name_addr and ">" in name_addr:
+        return name_addr[name_addr.index("<") + 1 : name_addr.index(">")]
+    return name_addr.split(";", 1)[0].strip()
+
+
+class Playout:
+    """Robot audio waiting to be played on one call; shared by reader and clock threads."""
+
+    def __init__(self) -> None:
+        self.live = False  # set once the call is answered: early media gets no robot audio
+        self._lock = threading.Lock()
+        self._buf = bytearray()
+        self._queued = 0  # bytes ever queued
+        self._played = 0  # bytes ever played (or dropped by clear)
+        self._marks: deque[tuple[int, str]] = deque()
+
+    def push(self, pcm: bytes) -> None:
+        with self._lock:
+            self._buf += pcm
+            self._queued += len(pcm)
+
+    def mark(self, name: str) -> bool:
+        """Queue a mark; True when everything queued has already been played."""
+        with self._lock:
+            if self._played >= self._queued:
+                return True
+            self._marks.append((self._queued, name))
+            return False
+
+    def pull(self) -> tuple[bytes | None, tuple[str, ...]]:
+        """Next 20 ms frame (None when idle) and the marks it completes."""
+        with self._lock:
+            buf = self._buf
+            if not buf or not self.live:
+                return None, _NO_MARKS
+            n = min(len(buf), FRAME_BYTES)
+            data = bytes(buf[:n])
+            del buf[:n]
+            self._played += n
+            marks = self._marks
+            if not marks or marks[0][0] > self._played:
+                reached = _NO_MARKS
+            else:
+                names = []
+                while marks and marks[0][0] <= self._played:
+                    names.append(marks.popleft()[1])
+                reached = tuple(names)
+        if n < FRAME_BYTES:
+            data += SILENCE[n:]
+        return data, reached
+
+    def clear(self) -> int:
+        """Drop queued audio and pending marks; returns the bytes dropped."""
+        with self._lock:
+            dropped = len(self._buf)
+            self._buf.clear()
+            self._played = self._queued
+            self._marks.clear()
+        return dropped
+
+
+class Outbox:
+    """Writes frames to the brain from a dedicated thread, batching whatever is queued."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._q: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="ipc-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        self._q.put(data)
+
+    def control(self, call: int, body: dict[str, Any]) -> None:
+        self._q.put(ipc.encode_control(body, call))
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._q.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        broken = False
+        while True:
+            item = self._q.get()
+            chunks: list[bytes] = []
+            while item is not None:
+                chunks.append(item)
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+            if chunks and not broken:
+                broken = not self._write(b"".join(chunks))
+            if item is None:
+                return
+
+    def _write(self, data: bytes) -> bool:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            log.warning("brain pipe closed; dropping output")
+            return False
+        return True
