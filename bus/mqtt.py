@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlparse
 
-from .base import Message
+from .base import Message, topic_matches
+
+log = logging.getLogger(__name__)
 
 
 def _aiomqtt() -> Any:
@@ -34,6 +38,9 @@ class MqttBus:
         self._prefix = parsed.path.strip("/") or prefix
         self._client_id = client_id
         self._client: Any = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._subs: list[tuple[str, asyncio.Queue[Message]]] = []
+        self._queue_size = 1000
 
     async def start(self) -> None:
         aiomqtt = _aiomqtt()
@@ -45,8 +52,13 @@ class MqttBus:
             identifier=self._client_id,
         )
         await self._client.__aenter__()
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="bus.mqtt.dispatch")
 
     async def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            await asyncio.gather(self._dispatcher, return_exceptions=True)
+            self._dispatcher = None
         if self._client is not None:
             client, self._client = self._client, None
             await client.__aexit__(None, None, None)
@@ -58,12 +70,30 @@ class MqttBus:
         await self._client.publish(f"{self._prefix}/{topic}", data, qos=1)
 
     async def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
+        """Each subscription gets its own queue; one client serves them all."""
         if self._client is None:
             raise RuntimeError("MqttBus.subscribe before start()")
-        full = f"{self._prefix}/{pattern}"
-        await self._client.subscribe(full, qos=1)
+        queue: asyncio.Queue[Message] = asyncio.Queue(self._queue_size)
+        entry = (pattern, queue)
+        self._subs.append(entry)
+        try:
+            await self._client.subscribe(f"{self._prefix}/{pattern}", qos=1)
+            while True:
+                yield await queue.get()
+        finally:
+            self._subs.remove(entry)
+
+    async def _dispatch(self) -> None:
         cut = len(self._prefix) + 1
         async for msg in self._client.messages:
-            topic = str(msg.topic)
-            if msg.topic.matches(full):
-                yield Message(topic[cut:], json.loads(msg.payload))
+            topic = str(msg.topic)[cut:]
+            try:
+                payload = json.loads(msg.payload)
+            except (TypeError, ValueError):
+                log.warning("dropping a non-JSON bus message", extra={"topic": topic})
+                continue
+            for pattern, queue in list(self._subs):
+                if topic_matches(pattern, topic):
+                    if queue.full():  # a slow subscriber loses its oldest message
+                        queue.get_nowait()
+                    queue.put_nowait(Message(topic, payload))

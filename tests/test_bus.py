@@ -103,6 +103,26 @@ async def test_mqtt_bus_round_trip_between_two_nodes(broker: int) -> None:
         await b.close()
 
 
+async def test_mqtt_subscriptions_on_one_client_each_get_their_messages(broker: int) -> None:
+    prefix = f"t{time.monotonic_ns()}"
+    pub = make_bus(f"mqtt://127.0.0.1:{broker}/{prefix}")
+    node = make_bus(f"mqtt://127.0.0.1:{broker}/{prefix}")
+    await pub.start()
+    await node.start()
+    try:
+        calls, leads = node.subscribe("call/+"), node.subscribe("lead/#")
+        got_call = asyncio.ensure_future(next_message(calls))
+        got_lead = asyncio.ensure_future(next_message(leads))
+        await asyncio.sleep(0.3)
+        await pub.publish("lead/qualified", {"lead_id": 3})
+        await pub.publish("call/ended", {"attempt_id": 7})
+        assert (await got_call).payload == {"attempt_id": 7}
+        assert (await got_lead).payload == {"lead_id": 3}
+    finally:
+        await pub.close()
+        await node.close()
+
+
 def test_bad_mqtt_url_is_named() -> None:
     with pytest.raises(ValueError, match="mqtt://"):
         make_bus("http://127.0.0.1:1883")
