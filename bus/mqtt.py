@@ -9,7 +9,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlparse
 
-from .base import Message, topic_matches
+from .base import Message
+from .memory import InProcessBus
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ class MqttBus:
         self._client_id = client_id
         self._client: Any = None
         self._dispatcher: asyncio.Task[None] | None = None
-        self._subs: list[tuple[str, asyncio.Queue[Message]]] = []
-        self._queue_size = 1000
+        self._local = InProcessBus()  # fans each received message out to the subscriptions
 
     async def start(self) -> None:
         aiomqtt = _aiomqtt()
@@ -59,6 +59,7 @@ class MqttBus:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
             self._dispatcher = None
+        await self._local.close()
         if self._client is not None:
             client, self._client = self._client, None
             await client.__aexit__(None, None, None)
@@ -70,18 +71,12 @@ class MqttBus:
         await self._client.publish(f"{self._prefix}/{topic}", data, qos=1)
 
     async def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
-        """Each subscription gets its own queue; one client serves them all."""
+        """Each subscription gets its own queue (local fan-out); one client serves them all."""
         if self._client is None:
             raise RuntimeError("MqttBus.subscribe before start()")
-        queue: asyncio.Queue[Message] = asyncio.Queue(self._queue_size)
-        entry = (pattern, queue)
-        self._subs.append(entry)
-        try:
-            await self._client.subscribe(f"{self._prefix}/{pattern}", qos=1)
-            while True:
-                yield await queue.get()
-        finally:
-            self._subs.remove(entry)
+        await self._client.subscribe(f"{self._prefix}/{pattern}", qos=1)
+        async for msg in self._local.subscribe(pattern):
+            yield msg
 
     async def _dispatch(self) -> None:
         cut = len(self._prefix) + 1
@@ -92,8 +87,4 @@ class MqttBus:
             except (TypeError, ValueError):
                 log.warning("dropping a non-JSON bus message", extra={"topic": topic})
                 continue
-            for pattern, queue in list(self._subs):
-                if topic_matches(pattern, topic):
-                    if queue.full():  # a slow subscriber loses its oldest message
-                        queue.get_nowait()
-                    queue.put_nowait(Message(topic, payload))
+            await self._local.publish(topic, payload)
