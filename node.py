@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bus import make_bus
-from callflow.script import Script, load_script
+from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import Dialer, TrunkConfig
 from config import Config
@@ -42,7 +42,25 @@ async def run_node(cfg: Config, *, crm: Any | None = None, poll_s: float = 5.0) 
         cfg.telephony.password,
         cfg.telephony.ring_timeout_s,
     )
-    scripts: dict[str, Script] = {}
+    dialers: dict[str, Dialer] = {}  # one per script: built (and its lines rendered) once
+
+    async def dialer_for(script_path: str) -> Dialer:
+        if script_path not in dialers:
+            script = load_script(script_path, known_intents=INTENTS)
+            await prompts.prefetch(script.lines())
+            dialers[script_path] = Dialer(
+                db=db,
+                telephony=tel,
+                make_session=make_session_factory(cfg, script, asr, nlu, prompts),
+                bus=bus,
+                trunk=trunk,
+                window=window,
+                max_concurrent=cfg.campaign.max_concurrent_calls,
+                max_attempts=cfg.campaign.max_attempts,
+                node=socket.gethostname(),
+            )
+        return dialers[script_path]
+
     await bus.start()
     await tel.start()
     try:
@@ -50,21 +68,7 @@ async def run_node(cfg: Config, *, crm: Any | None = None, poll_s: float = 5.0) 
             with db() as s:
                 campaigns = s.scalars(select(Campaign).where(Campaign.status == "active")).all()
             for camp in campaigns:
-                if camp.script not in scripts:
-                    scripts[camp.script] = load_script(camp.script, known_intents=INTENTS)
-                    await prompts.prefetch(scripts[camp.script].lines())
-                dialer = Dialer(
-                    db=db,
-                    telephony=tel,
-                    make_session=make_session_factory(cfg, scripts[camp.script], asr, nlu, prompts),
-                    bus=bus,
-                    trunk=trunk,
-                    window=window,
-                    max_concurrent=cfg.campaign.max_concurrent_calls,
-                    max_attempts=cfg.campaign.max_attempts,
-                    node=socket.gethostname(),
-                )
-                await dialer.run_until_idle(camp.id)
+                await (await dialer_for(camp.script)).run_until_idle(camp.id)
             if crm is not None:
                 await deliver_pending(db, crm)
             await asyncio.sleep(poll_s)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from speech.asr.whisper import (
     drifted_to_latin,
     looks_looped,
 )
+from tests.loopwatch import loop_gaps
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "build" / "models" / "whisper-base"
@@ -107,19 +107,8 @@ async def test_decodes_off_the_event_loop(asr: WhisperAsr, monkeypatch: pytest.M
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(asr, "transcribe_sync", spy)
-    gaps: list[float] = []
-
-    async def heartbeat() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    beat = asyncio.create_task(heartbeat())
-    result = await asr.transcribe(pcm, 8000)
-    beat.cancel()
+    async with loop_gaps() as gaps:
+        result = await asr.transcribe(pcm, 8000)
     assert threads and threads[0].startswith("asr")
     assert threads[0] != threading.current_thread().name
     assert len(gaps) >= 3

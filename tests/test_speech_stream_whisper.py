@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import AsrEvent, Final, Partial, RecognizeStream, SpeechStarted
 from speech.vad import Endpointer
+from tests.loopwatch import loop_gaps
 
 pytestmark = [
     pytest.mark.asr,
@@ -103,20 +103,9 @@ async def test_16k_input_and_loop_stays_responsive(whisper: object) -> None:
     line = audio.upsample_8k_to_16k(await phone_line("多少钱"))
     adapter = adapter_for(whisper)
     stream = adapter.stream(sample_rate=16000)
-    gaps: list[float] = []
-
-    async def heartbeat() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    beat = asyncio.create_task(heartbeat())
     pcm = audio.silence(0.3, 16000) + line + audio.silence(1.0, 16000)
-    events = await stream_realtime(stream, pcm, speedup=8.0)
-    beat.cancel()
+    async with loop_gaps() as gaps:
+        events = await stream_realtime(stream, pcm, speedup=8.0)
     (final,) = finals(events)
     assert "多少" in final.text
     assert max(gaps) < 0.1, "the event loop stalled while decoding"
