@@ -66,6 +66,7 @@ def _asr_engine(cfg: Config, name: str, make_endpointer: Callable[[], Any]) -> A
             make_endpointer,
             partial_interval_s=s.asr_partial_interval_s or None,
             speculate_ms=s.asr_speculate_ms or None,
+            early_end_ms=(s.asr_early_end_ms or None) if s.asr_speculate_ms else None,
             confirm=confirm,
         )
     if name == "vosk":

@@ -15,8 +15,11 @@ voices/speeds incl. variant f2 speed 110, the same with line noise, Cantonese ``
 * ``streaming``: utterances (up to 5 s) streamed in real time (20 ms frames) through
   ``StreamAdapter`` with Silero confirmation: end of speech -> final latency, from the endpoint
   decision and from the true end of speech (which adds the endpoint silence), partial and
-  speculation counts, per-stream CPU, and two noise clips (hiss, hum). Two passes: the configured
-  700 ms endpoint, and a short 300 ms one (2 utterances per set) that trades cut-offs for speed.
+  speculation counts, per-stream CPU, and two noise clips (hiss, hum). Three passes over the same
+  audio: the configured adaptive endpoint (a turn whose speculative transcript reads complete
+  ends after ``asr_early_end_ms`` of silence, others after ``end_silence_ms``), the fixed 700 ms
+  endpoint alone, and a fixed short one. Each pass also streams sentences with a 450 ms pause
+  in the middle ("我想问一下那个 … 价格是多少"): ``cut_off_turns`` counts those split in two.
 * ``streams_per_core``: 1 / per-stream CPU per second of call audio, at 100 % and 30 % callee
   speech (capacity arithmetic, not a load test).
 * ``memory``: peak RSS of this process (one shared model).
@@ -45,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from config import SpeechConfig
 from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import Final, Partial, SpeechEnded, SpeechStarted
@@ -67,6 +71,13 @@ SENTENCES = [
     "加个微信吧",
     "我在开会，明天再打给我",
     "你们这个软件一年多少钱，有没有优惠",
+]
+
+# said with a 450 ms pause between the halves: one turn, which an endpoint must not split
+PAUSED = [
+    ("我想问一下那个", "你们的价格是多少"),
+    ("我觉得", "还可以吧"),
+    ("明天下午", "三点以后再打给我"),
 ]
 
 # name -> (espeak voice, variant, speed, noise dBFS or None)
@@ -133,6 +144,16 @@ class Item:
     @property
     def seconds(self) -> float:
         return audio.duration_s(self.pcm)
+
+
+def build_paused(pairs: list[tuple[str, str]], pause_s: float = 0.45) -> list[Item]:
+    voice, variant, speed, _ = SETS["zh-f2-110"]
+    items = []
+    for first, second in pairs:
+        halves = [trim(render(text, voice, variant, speed)) for text in (first, second)]
+        pcm = audio.scale_to_rms(halves[0] + audio.silence(pause_s) + halves[1], -20.0)
+        items.append(Item("paused", first + second, audio.ulaw_roundtrip(pcm)))
+    return items
 
 
 def build_set(names: list[str], sentences: list[str]) -> list[Item]:
@@ -219,6 +240,7 @@ def accuracy(asr: WhisperAsr, items: list[Item], prompt: str | None) -> dict[str
         "cer_ratio_fast_over_standard": round(f["cer"] / s["cer"], 3) if s["cer"] else None,
         "speedup": round(s["rtf"] / f["rtf"], 2) if f["rtf"] else None,
         "full_window_retries": asr.stats.full_window_retries,
+        "latin_retries": asr.stats.latin_retries,
         "rows": rows,
     }
 
@@ -292,13 +314,16 @@ async def streaming(
     prompt: str | None,
     end_silence_ms: int,
     speculate_ms: int,
+    early_end_ms: int | None,
     confirm: Any,
     with_noise: bool,
+    paused: list[Item],
 ) -> dict[str, Any]:
     adapter = StreamAdapter(
         asr,
         lambda: Endpointer(end_silence_ms=end_silence_ms),
         speculate_ms=speculate_ms,
+        early_end_ms=early_end_ms,
         confirm=confirm,
     )
     before = (asr.stats.decode_s, asr.stats.draft_decode_s)
@@ -311,6 +336,7 @@ async def streaming(
     cpu = asr.stats.decode_s - before[0] + asr.stats.draft_decode_s - before[1]
     clips = noise_clips() if with_noise else []
     noise = [await stream_one(adapter, clip, prompt) for clip in clips]
+    split = [await stream_one(adapter, item, prompt) for item in paused]
     endpoint = [r["from_endpoint_ms"] for r in rows if "from_endpoint_ms" in r]
     true_end = [r["from_true_end_ms"] for r in rows if "from_true_end_ms" in r]
     speech_s = sum(i.seconds for i in items)
@@ -320,6 +346,7 @@ async def streaming(
         "utterance_s_max": round(max(i.seconds for i in items), 2),
         "end_silence_ms": end_silence_ms,
         "speculate_ms": speculate_ms,
+        "early_end_ms": early_end_ms,
         "final_decode_ms": {"p50": pct(decode, 0.5), "p95": pct(decode, 0.95)},
         "final_latency_from_endpoint_ms": {"p50": pct(endpoint, 0.5), "p95": pct(endpoint, 0.95)},
         "final_latency_from_true_end_ms": {"p50": pct(true_end, 0.5), "p95": pct(true_end, 0.95)},
@@ -329,6 +356,9 @@ async def streaming(
         "noise_clips_with_speech_start": sum(1 for r in noise if r["started"]),
         "missing_finals": sum(1 for r in rows if "from_endpoint_ms" not in r),
         "extra_finals": sum(max(0, r["finals"] - 1) for r in rows),
+        "paused_turns": len(split),
+        "cut_off_turns": sum(1 for r in split if r["finals"] > 1),
+        "paused_texts": [r["texts"] for r in split],
         "partials_per_utterance": round(statistics.mean(r["partials"] for r in rows), 2),
         "adapter": asdict(adapter.stats),
         "decode_cpu_s_per_speech_s": round(cpu / speech_s, 3),
@@ -351,15 +381,18 @@ def vad_cost() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    defaults = SpeechConfig()  # the engine's configured endpointing (config.py defaults)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=str(MODEL_DIR))
     p.add_argument("--quick", action="store_true", help="5 sentences, 2 streamed per set")
     p.add_argument("--prompt", choices=["none", "sales"], default="none")
     p.add_argument("--pad-s", type=float, default=None, help="WhisperAsr pad_s (default: its own)")
     p.add_argument("--beam", type=int, default=None, help="WhisperAsr beam_size")
-    p.add_argument("--end-silence-ms", type=int, default=700, help="endpoint silence (config)")
+    p.add_argument("--end-silence-ms", type=int, default=defaults.end_silence_ms)
+    p.add_argument("--speculate-ms", type=int, default=defaults.asr_speculate_ms)
+    p.add_argument("--early-end-ms", type=int, default=defaults.asr_early_end_ms)
     p.add_argument(
-        "--short-endpoint-ms", type=int, default=300, help="second pass: a short endpoint (0: off)"
+        "--short-endpoint-ms", type=int, default=300, help="third pass: a short endpoint (0: off)"
     )
     p.add_argument("--stream-per-set", type=int, default=3, help="utterances streamed per set")
     p.add_argument("--rows", action="store_true", help="include every transcript in the JSON")
@@ -384,17 +417,24 @@ def main(argv: list[str] | None = None) -> int:
     per_set = 2 if args.quick else args.stream_per_set
     chosen = [i for name in SETS for i in spread([x for x in items if x.set == name], per_set)]
     short = [i for name in SETS for i in spread([x for x in items if x.set == name], 2)]
-    passes = [(args.end_silence_ms, 300)]
+    # (end silence, speculate, early end): configured adaptive, fixed long, fixed short
+    passes: list[tuple[int, int, int | None]] = [
+        (args.end_silence_ms, args.speculate_ms, args.early_end_ms or None),
+        (args.end_silence_ms, 300, None),
+    ]
     if args.short_endpoint_ms:
-        passes.append((args.short_endpoint_ms, max(100, args.short_endpoint_ms * 2 // 5)))
+        passes.append((args.short_endpoint_ms, max(100, args.short_endpoint_ms * 2 // 5), None))
+    paused = build_paused(PAUSED)
     confirm = None
     if not args.no_vad_confirm:
         from speech.silero import SileroVad
 
         confirm = SileroVad()
     streams = [
-        asyncio.run(streaming(asr, chosen if k == 0 else short, prompt, e, s, confirm, k == 0))
-        for k, (e, s) in enumerate(passes)
+        asyncio.run(
+            streaming(asr, chosen if k < 2 else short, prompt, e, s, x, confirm, k == 0, paused)
+        )
+        for k, (e, s, x) in enumerate(passes)
     ]
     asyncio.run(asr.aclose())
     rows = acc.pop("rows")

@@ -6,7 +6,9 @@ import asyncio
 import shutil
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,32 @@ async def test_silence_gives_no_confident_text(asr: WhisperAsr) -> None:
     assert result.text == "" or result.confidence < 0.3
     short = await asr.transcribe(audio.silence(0.05), 8000)
     assert short.text == "" and short.confidence == 0.0
+
+
+@pytest.mark.asr
+@needs_espeak
+async def test_latin_drift_is_retried_on_the_same_short_window(
+    asr: WhisperAsr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pcm = await _phone_line("我是AI语音机器人，你们这个软件多少钱")
+    samples = audio.resample_float(audio.pcm16_to_float(pcm), 8000, 16000)
+    # the Latin-suppressed decode can write no ASCII letter at all, not even "AI"
+    plain = asr._decode(samples, None, "utterance", language="zh", no_latin=True)
+    assert plain.text and not any(c.isascii() and c.isalpha() for c in plain.text)
+    # a decode that drifts into English is redone that way, not on the 30 s window
+    real = asr._decode
+    calls: list[tuple[str, bool]] = []
+
+    def drifting(samples: Any, prompt: Any, window: Any, **kw: Any) -> Any:
+        calls.append((window, bool(kw.get("no_latin"))))
+        decoded = real(samples, prompt, window, **kw)
+        if len(calls) == 1:  # the first decode "drifts"
+            return replace(decoded, text="多少天? You may you you will")
+        return decoded
+
+    monkeypatch.setattr(asr, "_decode", drifting)
+    before = (asr.stats.latin_retries, asr.stats.full_window_retries)
+    result = asr.transcribe_sync(pcm, 8000)
+    assert calls == [("utterance", False), ("utterance", True)]
+    assert (asr.stats.latin_retries, asr.stats.full_window_retries) == (before[0] + 1, before[1])
+    assert "You" not in result.text and result.text

@@ -225,6 +225,95 @@ async def test_speech_resuming_discards_the_speculation() -> None:
     assert adapter.stats.speculative == 2 and adapter.stats.speculative_used == 1
 
 
+def _early(asr: FakeAsr, **kw: Any) -> StreamAdapter:
+    return StreamAdapter(
+        asr,
+        lambda: scripted_endpointer(end_silence_ms=700),
+        partial_interval_s=None,
+        speculate_ms=120,
+        early_end_ms=300,
+        **kw,
+    )
+
+
+class Reader:
+    """Reads a stream in the background, so a test can look at the events emitted so far."""
+
+    def __init__(self, stream: RecognizeStream) -> None:
+        self.events: list[AsrEvent] = []
+        self._task = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: RecognizeStream) -> None:
+        async for ev in stream:
+            self.events.append(ev)
+
+    async def after(self, wait_s: float = 0.05) -> list[str]:
+        await asyncio.sleep(wait_s)
+        return kinds(self.events)
+
+    async def done(self) -> list[AsrEvent]:
+        async with asyncio.timeout(5):
+            await self._task
+        return self.events
+
+
+async def test_a_complete_turn_ends_at_the_early_endpoint() -> None:
+    asr = FakeAsr(["多少钱？"])
+    adapter = _early(asr)
+    stream = adapter.stream()
+    reader = Reader(stream)
+    push_all(stream, VOICED * 50 + QUIET * 7)  # 140 ms of silence: the speculation starts
+    await asyncio.sleep(0.02)  # ...and finishes
+    push_all(stream, QUIET * 8)  # 300 ms: the transcript reads complete, so the turn ends
+    # no end_input, no 700 ms of silence needed
+    assert await reader.after() == ["SpeechStarted", "SpeechEnded", "Final"]
+    events = reader.events
+    end, final = events[1], events[2]
+    assert isinstance(end, SpeechEnded) and end.t == pytest.approx(1.0)
+    assert isinstance(final, Final) and final.text == "多少钱？"
+    assert final.end_t == pytest.approx(1.0)
+    assert adapter.stats.early_endpoints == 1 and adapter.stats.speculative_used == 1
+    assert len(asr.calls) == 1  # the speculative decode was the final
+
+
+async def test_an_unfinished_sentence_waits_for_the_full_endpoint() -> None:
+    asr = FakeAsr(["我想问一下那个", "我想问一下那个价格是多少"])
+    adapter = _early(asr)
+    stream = adapter.stream()
+    reader = Reader(stream)
+    push_all(stream, VOICED * 50 + QUIET * 7)
+    await asyncio.sleep(0.02)
+    push_all(stream, QUIET * 13)  # 400 ms of silence: still listening (the text trails off)
+    assert await reader.after() == ["SpeechStarted"]
+    push_all(stream, VOICED * 40 + QUIET * 36)  # goes on, then 720 ms of silence
+    stream.end_input()
+    events = await reader.done()
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == ["我想问一下那个价格是多少"]  # one turn, not two
+    assert finals[0].end_t == pytest.approx(2.2)
+    assert adapter.stats.early_endpoints == 0 and adapter.stats.speculative == 2
+
+
+async def test_a_late_speculation_ends_the_turn_when_it_lands() -> None:
+    asr = SlowAsr(0.15)  # "好的": complete, but not decoded by 300 ms of silence
+    adapter = _early(asr)
+    stream = adapter.stream()
+    reader = Reader(stream)
+    push_all(stream, VOICED * 50 + QUIET * 16)  # 320 ms: decode still running
+    assert await reader.after(0.01) == ["SpeechStarted"]
+    await asyncio.sleep(0.2)
+    push_all(stream, QUIET * 2)  # the next frame after the decode landed ends the turn
+    assert await reader.after() == ["SpeechStarted", "SpeechEnded", "Final"]
+    assert adapter.stats.early_endpoints == 1
+
+
+def test_early_end_needs_an_earlier_speculation() -> None:
+    with pytest.raises(ValueError, match="speculate_ms <= early_end_ms"):
+        StreamAdapter(FakeAsr(), speculate_ms=400, early_end_ms=300)
+    with pytest.raises(ValueError, match="needs speculation"):
+        StreamAdapter(FakeAsr(), speculate_ms=None, early_end_ms=300)
+
+
 async def test_a_60_second_monologue_gives_capped_finals() -> None:
     asr = FakeAsr(default="说个不停")
     adapter = StreamAdapter(

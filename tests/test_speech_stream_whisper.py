@@ -166,3 +166,39 @@ async def test_language_is_passed_per_stream(whisper: object) -> None:
     )
     (final,) = finals(events)
     assert final.language == "zh" and final.text
+
+
+async def test_adaptive_endpoint_answers_a_complete_reply_early(whisper: object) -> None:
+    import time
+
+    line = await phone_line("多少钱")
+    adapter = adapter_for(
+        whisper,
+        make_endpointer=lambda: Endpointer(end_silence_ms=700),
+        speculate_ms=120,
+        early_end_ms=300,
+    )
+    stream = adapter.stream()
+    seen: list[tuple[float, AsrEvent]] = []
+
+    async def read() -> None:
+        async for ev in stream:
+            seen.append((time.perf_counter(), ev))
+
+    reader = asyncio.create_task(read())
+    pcm = audio.silence(0.3) + line + audio.silence(1.2)
+    speech_end_frame = round((0.3 + audio.duration_s(line)) / 0.02)
+    start = time.perf_counter()
+    t_speech_end = 0.0
+    for i in range(len(pcm) // 320):
+        if i == speech_end_frame:
+            t_speech_end = time.perf_counter()
+        stream.push(pcm[i * 320 : (i + 1) * 320])
+        await asyncio.sleep(max(0.0, start + (i + 1) * 0.02 - time.perf_counter()))
+    stream.end_input()
+    await asyncio.wait_for(reader, 30)
+    (final_at, final), *_ = [(w, e) for w, e in seen if isinstance(e, Final)]
+    assert "多少" in final.text
+    assert adapter.stats.early_endpoints == 1
+    # a fixed endpoint would answer >= 700 ms after the speech; measured ~0.3 s here
+    assert final_at - t_speech_end < 0.65

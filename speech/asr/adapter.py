@@ -10,6 +10,11 @@ One adapter per process, shared by every call (it holds the one model). Per stre
 * **Speculative final**: after ``speculate_ms`` of trailing silence the utterance is decoded
   exactly as the final would be; if the endpoint follows without new speech, that decode *is*
   the final, so it is ready at (or soon after) the endpoint decision.
+* **Adaptive endpoint** (``early_end_ms``): after that much silence, if the speculative decode
+  is done and its text reads like a finished turn (``speech.turn.looks_complete``: no trailing
+  conjunction, filler or ellipsis), the turn ends there; otherwise the endpointer's full
+  ``end_silence_ms`` applies. Short complete replies get answered fast, and "我想问一下那个……"
+  is not cut off.
 * **Final** at the endpoint (``end_silence_ms`` of silence) or at the max-utterance cap.
 """
 
@@ -31,6 +36,7 @@ from speech.asr.base import (
     Transcript,
 )
 from speech.stream import PHONE_FRAME_BYTES, EventStream
+from speech.turn import looks_complete
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,7 @@ class AdapterStats:
     partials_skipped_busy: int = 0
     speculative: int = 0
     speculative_used: int = 0
+    early_endpoints: int = 0  # turns ended at early_end_ms (the transcript looked complete)
     rejected_noise: int = 0  # utterances the confirm VAD called noise (nothing emitted)
 
 
@@ -64,16 +71,22 @@ class StreamAdapter:
         *,
         partial_interval_s: float | None = 0.7,
         speculate_ms: int | None = 300,
+        early_end_ms: int | None = None,
+        turn_complete: Callable[[str], bool] = looks_complete,
         confirm: SpeechConfirmer | None = None,
         capacity: int | None = None,
     ) -> None:
         if partial_interval_s is not None and partial_interval_s <= 0:
             raise ValueError("partial_interval_s must be > 0 (or None: no partials)")
+        if early_end_ms is not None and (speculate_ms is None or early_end_ms < speculate_ms):
+            raise ValueError("early_end_ms needs speculation, with speculate_ms <= early_end_ms")
         self.engine = engine
         self.name = engine.name
         self._make_endpointer = make_endpointer or vad.Endpointer
         self.partial_interval_s = partial_interval_s
         self.speculate_ms = speculate_ms
+        self.early_end_ms = early_end_ms
+        self.turn_complete = turn_complete
         self.confirm = confirm
         self.capacity = capacity or int(getattr(engine, "max_workers", 1))
         self.inflight = 0
@@ -136,6 +149,7 @@ class _Utterance:
     __slots__ = (
         "announced",
         "confirm_mark_ms",
+        "early_checked",
         "end_emitted",
         "ended",
         "last_partial",
@@ -157,6 +171,7 @@ class _Utterance:
         self.partial: asyncio.Task[None] | None = None
         self.partial_mark_ms = 0
         self.spec: tuple[tuple[float, int], asyncio.Task[Transcript]] | None = None
+        self.early_checked: asyncio.Task[Transcript] | None = None  # spec judged for early end
 
 
 class AdapterStream(EventStream):
@@ -189,6 +204,8 @@ class AdapterStream(EventStream):
             return
         if utt.announced:
             self._maybe_speculate(utt)
+            if self._maybe_end_early(utt):
+                return
             self._maybe_partial(utt)
         else:
             self._maybe_reconfirm(utt)
@@ -296,11 +313,30 @@ class AdapterStream(EventStream):
         if silence == 0:
             utt.spec = None  # speech resumed: that decode (if any) is wasted
         elif silence >= spec_ms and utt.spec is None:
+            # a busy engine: wait until the pause is long enough to be worth the decode
+            if not self._a.idle and silence < max(spec_ms, self._a.early_end_ms or 0):
+                return
             snap = self._ep.peek()
             if snap is None:
                 return
             utt.spec = ((snap.start_t, len(snap.pcm)), self._submit(snap.pcm, draft=False))
             self._a.stats.speculative += 1
+
+    def _maybe_end_early(self, utt: _Utterance) -> bool:
+        """End the turn now if the silence reached ``early_end_ms`` and the (finished)
+        speculative transcript reads like a complete turn. Judged once per speculation."""
+        early = self._a.early_end_ms
+        if early is None or utt.spec is None or self._ep.silence_ms < early:
+            return False
+        job = utt.spec[1]
+        if job is utt.early_checked or not job.done() or job.cancelled() or job.exception():
+            return False
+        utt.early_checked = job
+        if not self._a.turn_complete(job.result().text):
+            return False
+        self._a.stats.early_endpoints += 1
+        self._handle(self._ep.flush())
+        return True
 
     def _submit(self, pcm: bytes, *, draft: bool) -> asyncio.Task[Transcript]:
         return self._a.submit(pcm, prompt=self.prompt, language=self.language, draft=draft)

@@ -5,9 +5,13 @@ never runs on the event loop. Standard ``transcribe()`` always encodes a padded 
 (~0.75 s per utterance on one core); here the encoder sees only the utterance + ``pad_s`` of
 silence. Two guards keep the short-window decoder from looping: ``no_repeat_ngram_size=3`` and a
 length cap of ``4 + 8 tokens per second``. A transcript that is one phrase said twice
-("多少钱多少钱") is collapsed; one that hits the cap, loops irregularly or drifts into Latin-script
-words is decoded once more on the standard 30 s window. ``draft`` decodes (partials) skip the
-retry and use greedy search on ``draft_pad_s`` of padding. ``language`` may be given per call.
+("多少钱多少钱") is collapsed. One that drifts into Latin-script words ("多少天? You may you
+you will", the short window lets Whisper switch language) is decoded again on the same short
+window with every Latin-letter token suppressed: ~0.1-0.3 s, where the standard 30 s window costs
+~0.8-1 s and gave no better text on the bench's drift cases. One that hits the cap or loops
+irregularly is decoded once more on the standard 30 s window. ``draft`` decodes (partials) skip
+the retries and use greedy search on ``draft_pad_s`` of padding. ``language`` may be given per
+call.
 
 ``pad_s`` trades speed for accuracy. Measured with bench/espeak_roundtrip.py (espeak callee
 lines over an 8 kHz mu-law leg, SALES_REPLIES_PROMPT, 72 decodes each): pad 1 s -> intent right
@@ -23,6 +27,7 @@ import asyncio
 import logging
 import math
 import os
+import re
 import threading
 import time
 import zlib
@@ -43,6 +48,7 @@ log = logging.getLogger(__name__)
 Window = Literal["utterance", "full"]
 _FULL_FRAMES = 3000  # 30 s of 10 ms mel frames: what the encoder was trained on
 _REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+_LATIN = re.compile(r"[A-Za-z]")
 
 # Typical callee replies across intents. As ``initial_prompt`` it roughly halves the CER of
 # robotic (espeak) callee audio, but Whisper may answer with one of these lines when the audio
@@ -60,6 +66,7 @@ class AsrStats:
 
     utterances: int = 0
     full_window_retries: int = 0
+    latin_retries: int = 0  # drift into Latin words: same window, Latin tokens suppressed
     audio_s: float = 0.0
     decode_s: float = 0.0
     drafts: int = 0  # partial decodes (not in audio_s/decode_s)
@@ -193,6 +200,7 @@ class WhisperAsr:
         self._tokenizers: dict[str, Any] = {language: self._make_tokenizer(language)}
         self._tokenizer = self._tokenizers[language]
         self._suppress = list(get_suppressed_tokens(self._tokenizer, (-1,)) or ())
+        self._suppress_latin: list[int] | None = None  # built on first need (~0.3 s)
         self.language = language
         self.max_workers = max_workers
         self.initial_prompt = initial_prompt
@@ -244,6 +252,7 @@ class WhisperAsr:
         language: str | None = None,
         beam_size: int | None = None,
         pad_s: float | None = None,
+        no_latin: bool = False,
     ) -> _Decoded:
         tokenizer = self._tokenizer_for(language or self.language)
         features = self._features(samples, window, self.pad_s if pad_s is None else pad_s)
@@ -260,7 +269,7 @@ class WhisperAsr:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=self._suppress,
+            suppress_tokens=self._latin_suppressed() if no_latin else self._suppress,
         )[0]
         ids = result.sequences_ids[0]
         return _Decoded(
@@ -270,6 +279,19 @@ class WhisperAsr:
             tokens=len(ids),
             capped=len(ids) >= max_new,
         )
+
+    def _latin_suppressed(self) -> list[int]:
+        """The usual suppressed tokens plus every text token containing a Latin letter."""
+        if self._suppress_latin is None:
+            tok = self._model.hf_tokenizer
+            special = tok.token_to_id("<|endoftext|>")
+            latin = [
+                i
+                for i in range(special if special is not None else tok.get_vocab_size())
+                if _LATIN.search(tok.decode([i]))
+            ]
+            self._suppress_latin = sorted(set(self._suppress) | set(latin))
+        return self._suppress_latin
 
     def transcribe_sync(
         self,
@@ -302,16 +324,11 @@ class WhisperAsr:
             beam_size=1 if draft else None,
             pad_s=self.draft_pad_s if draft else None,
         )
-        retried = (
-            not draft
-            and self.retry_full_window
-            and self.window == "utterance"
-            and (
-                decoded.capped
-                or _loops_irregularly(decoded.text)
-                or drifted_to_latin(decoded.text, language)
-            )
-        )
+        guarded = not draft and self.retry_full_window and self.window == "utterance"
+        latin_retry = guarded and drifted_to_latin(decoded.text, language)
+        if latin_retry:
+            decoded = self._decode(samples, prompt, self.window, language=language, no_latin=True)
+        retried = guarded and (decoded.capped or _loops_irregularly(decoded.text))
         if retried:
             decoded = self._decode(samples, prompt, "full", language=language)
         text = collapse_repeats(normalize_transcript(decoded.text.replace("\ufffd", "")))
@@ -323,6 +340,7 @@ class WhisperAsr:
             else:
                 self.stats.utterances += 1
                 self.stats.full_window_retries += int(retried)
+                self.stats.latin_retries += int(latin_retry)
                 self.stats.audio_s += audio_s
                 self.stats.decode_s += decode_s
         log.debug(
