@@ -121,6 +121,9 @@ class CoquiTts:
         if self.language:
             kwargs["language_name"] = self.language
         wav = np.asarray(self._synth.tts(text, **kwargs), dtype=np.float32)
+        # Synthesizer.tts appends 10000 zero samples per sentence (0.45 s at 22.05 kHz): the
+        # streaming would pause that long after every clause
+        wav = np.trim_zeros(wav, trim="b")
         peak = float(np.max(np.abs(wav))) if wav.size else 0.0
         if peak > 1.0:
             wav = wav / peak
