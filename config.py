@@ -78,6 +78,7 @@ class CallflowConfig:
     script: str = "callflow/scripts/saas_demo.yaml"
     no_input_timeout_s: float = 8.0
     max_call_s: float = 180.0
+    continuation_s: float = 1.0  # callee resumes within this after a turn: one turn; 0: off
 
 
 @dataclass

@@ -192,6 +192,7 @@ def make_session_factory(
             prompts=prompts,
             no_input_timeout_s=cfg.callflow.no_input_timeout_s,
             max_call_s=cfg.callflow.max_call_s,
+            continuation_s=cfg.callflow.continuation_s,
             asr_prompt=script.asr_prompt,
             context={"lead_id": lead.lead_id, "timezone": lead.timezone},
         )

@@ -8,6 +8,12 @@ Tasks (one TaskGroup per call, all named `call[<id>].<role>`):
   nlu      final transcript -> intent -> UserSaid   (inference off the loop)
   drive    machine events -> step() -> actions (say, hang up, finish)
 
+Continuations: when the recognizer ends a turn early (a short pause after words that read
+complete) and the callee goes on within ``continuation_s``, while the robot's reply to the first
+part is still interruptible and was cut short by that speech, the two parts are one turn: the
+machine is rolled back to before the first part and steps once on the joined text. A reply that
+played to its end, or one that finished the call, is never undone.
+
 Turn latency is measured from the true end of the callee's speech (the wall time at which the
 frame holding the final's ``end_t`` was pushed) to the moment the reply audio is queued, so it
 includes the endpoint silence, the decode and the NLU.
@@ -21,7 +27,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from nlu.base import IntentClassifier
@@ -110,6 +116,13 @@ class SessionResult:
     ended_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Continued:
+    """A callee turn that continues the previous one (``said`` carries the joined text)."""
+
+    said: UserSaid
+
+
 @dataclass(slots=True)
 class _Playback:
     say_id: int
@@ -135,6 +148,7 @@ class CallSession:
         asr_prompt: str | None = None,
         asr_language: str | None = None,
         context: Mapping[str, Any] | None = None,
+        continuation_s: float = 1.0,
     ) -> None:
         """`asr` is the shared stream engine; `make_endpointer` and `end_silence_ms` are only
         read for an utterance engine given directly (see ``as_streaming``)."""
@@ -148,7 +162,10 @@ class CallSession:
         self._asr_prompt = asr_prompt
         self._asr_language = asr_language
         self._context = dict(context or {})
-        self._inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self._continuation_s = continuation_s
+        self._last_heard: tuple[float, str] | None = None  # (end_t, text) of the last turn
+        self._undo: DialogState | None = None  # state before the last turn, while undoable
+        self._inbox: asyncio.Queue[Event | _Continued] = asyncio.Queue()
         self._finals: asyncio.Queue[tuple[Final, float]] = asyncio.Queue()
         self._push_wall: deque[float] = deque(maxlen=_WALL_HISTORY)
         self._frames_pushed = 0
@@ -316,11 +333,21 @@ class CallSession:
                 if self._playing is None and not self._state.ending:
                     self._arm_no_input()
                 continue
+            heard = final.text
+            previous = self._last_heard
+            continues = (
+                previous is not None
+                and self._undo is not None
+                and final.start_t - previous[0] <= self._continuation_s
+            )
+            if continues and previous is not None:
+                heard = f"{previous[1]}，{final.text}"
+            self._last_heard = (final.end_t, heard)
             context = {**self._context, "state": self._state.node}
             # dialect words -> Mandarin before NLU (only entries safe in Mandarin unless the
             # lead's dialect is known, e.g. asr_language "yue")
             dialect = self._asr_language if self._asr_language in DIALECTS else None
-            text = normalize_dialect(final.text, dialect)
+            text = normalize_dialect(heard, dialect)
             res = await loop.run_in_executor(None, self._nlu.classify, text, context)
             t_nlu = time.monotonic()
             turn = TurnRecord(
@@ -340,18 +367,29 @@ class CallSession:
                     "slots": res.slots,
                 },
             )
+            if continues and previous is not None:
+                turn.detail["continues"] = previous[1]  # intent is of the joined text
             self.turns.append(turn)
             self._pending_reply, self._pending_reply_t = turn, t_end
-            self._inbox.put_nowait(
-                UserSaid(res.intent, res.confidence, final.text, dict(res.slots))
-            )
+            said = UserSaid(res.intent, res.confidence, heard, dict(res.slots))
+            self._inbox.put_nowait(_Continued(said) if continues else said)
 
     # ---- drive: the state machine and its actions --------------------------------------
 
     async def _drive(self) -> None:
         while True:
-            event = await self._inbox.get()
+            item = await self._inbox.get()
+            if isinstance(item, _Continued):
+                if self._undo is not None:  # still undoable: the first part never happened
+                    self._state = replace(
+                        self._undo, say_seq=self._state.say_seq, speaking=self._state.speaking
+                    )
+                event: Event = item.said
+            else:
+                event = item
+            before = self._state
             self._state, actions = step(self.script, self._state, event)
+            self._track_undo(event, before, actions)
             if isinstance(event, UserSaid) and not any(isinstance(a, Say) for a in actions):
                 self._pending_reply = None  # nothing said in reply: no turn latency
             for action in actions:
@@ -363,6 +401,17 @@ class CallSession:
                     await self.call.hangup()
             if self._state.ended:
                 return
+
+    def _track_undo(self, event: Event, before: DialogState, actions: list[Any]) -> None:
+        """A callee turn stays undoable while its reply is only interruptible speech that has
+        not played to its end."""
+        if isinstance(event, UserSaid):
+            speech_only = all(isinstance(a, Say) and a.interruptible for a in actions)
+            self._undo = before if actions and speech_only else None
+        elif isinstance(event, NoInput | RemoteHangup) or (
+            isinstance(event, PlaybackFinished) and not event.interrupted
+        ):
+            self._undo = None
 
     async def _say(self, action: Say) -> None:
         t0 = time.monotonic()

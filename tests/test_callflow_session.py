@@ -16,9 +16,9 @@ import pytest
 
 from bus.fake import RecordingBus
 from callflow.script import Script, load_script
-from callflow.session import CallSession
+from callflow.session import CallSession, TurnRecord
 from campaigns.compliance import CallingWindow
-from campaigns.dialer import Dialer, TrunkConfig
+from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
 from campaigns.store import ClaimedLead
 from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, OutboxItem, Turn, init_db
 from nlu.base import INTENTS
@@ -57,6 +57,7 @@ class Rig:
         self.prompts = PromptCache(FakeTts(), tmp_path / "cache")
         self.script = script
         self.no_input_s = 5.0
+        self.continuation_s = 1.0
         self.dialer = Dialer(
             db=self.db,
             telephony=self.tel,
@@ -84,6 +85,7 @@ class Rig:
             max_call_s=20,
             asr_prompt="喂，你好。多少钱？",
             asr_language="zh",
+            continuation_s=self.continuation_s,
         )
 
     def add_lead(self, phone: str) -> int:
@@ -288,3 +290,52 @@ async def test_recognizer_failure_does_not_crash_the_call(tmp_path: Path, script
     (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
     await driver
     assert res.outcome == "no_response"  # no input heard: re-prompts, then a polite end
+
+
+async def _split_turn_call(rig: Rig) -> tuple[AttemptSummary, list[TurnRecord]]:
+    """The callee says "别再 … 打了" with a 0.5 s pause; the recognizer ends a turn after each
+    half (as an early endpoint would). Robot audio only plays when the test advances it."""
+    rig.stream_asr = FakeStreamAsr(
+        [utterance("别再", 0.3, 0.8, endpoint_s=0.3) + utterance("打了", 1.3, 1.8, endpoint_s=0.3)]
+    )
+    rig.add_lead("13800000001")
+
+    async def speak() -> None:
+        await wait_for(lambda: bool(rig.tel.calls) and rig.tel.calls[0].queued_ms > 0)
+        call = rig.tel.calls[0]
+        for _ in range(125):  # 2.5 s of callee audio, at 2x real time
+            call.push_audio(bytes(320))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        if rig.continuation_s:
+            call.advance(60_000)  # the goodbye plays; the robot hangs up
+        else:
+            call.remote_hangup()
+
+    driver = asyncio.create_task(speak())
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    return res, res.turns
+
+
+async def test_a_turn_split_by_a_pause_is_understood_as_one(tmp_path: Path, script: Script) -> None:
+    rig = Rig(tmp_path, script, auto_play=False)
+    res, turns = await _split_turn_call(rig)
+    callee = [t for t in turns if t.speaker == "callee"]
+    assert [(t.text, t.intent) for t in callee] == [("别再", "other"), ("打了", "complaint_dnc")]
+    assert callee[1].detail["continues"] == "别再"
+    reprompt = turns[turns.index(callee[0]) + 1]
+    assert reprompt.speaker == "robot" and reprompt.interrupted is True  # cut by "打了"
+    assert res.outcome == "dnc"  # the machine stepped once, on "别再，打了"
+
+
+async def test_without_continuations_each_half_is_its_own_turn(
+    tmp_path: Path, script: Script
+) -> None:
+    rig = Rig(tmp_path, script, auto_play=False)
+    rig.continuation_s = 0.0
+    res, turns = await _split_turn_call(rig)
+    callee = [t for t in turns if t.speaker == "callee"]
+    assert [t.intent for t in callee] == ["other", "other"]
+    assert "continues" not in callee[1].detail
+    assert res.outcome != "dnc"
