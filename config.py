@@ -98,6 +98,15 @@ class CalleeConfig:
 
 
 @dataclass
+class CrmConfig:
+    engine: str = "none"  # none | webhook | fake: where qualified leads go
+    webhook_url: str = ""  # webhook: http(s) URL that takes a JSON POST per lead
+    token: str = ""  # webhook: sent as "Authorization: Bearer <token>"
+    timeout_s: float = 10.0
+    poll_s: float = 5.0  # how often `main.py run` delivers the outbox
+
+
+@dataclass
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     bus: BusConfig = field(default_factory=BusConfig)
@@ -107,6 +116,7 @@ class Config:
     callflow: CallflowConfig = field(default_factory=CallflowConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     callee: CalleeConfig = field(default_factory=CalleeConfig)
+    crm: CrmConfig = field(default_factory=CrmConfig)
 
 
 class ConfigError(ValueError):

@@ -173,6 +173,24 @@ def make_nlu(cfg: Config) -> Any:
     raise _unknown("NLU", n.engine, "model, fake")
 
 
+def make_crm(cfg: Config) -> Any | None:
+    """The CRM adapter named by ``crm.engine`` (None for "none": leads stay in the outbox)."""
+    c = cfg.crm
+    if c.engine == "none":
+        return None
+    if c.engine == "webhook":
+        from crm_sync.webhook import WebhookCrm
+
+        if not c.webhook_url:
+            raise EngineConfigError("crm.engine is webhook but crm.webhook_url is empty")
+        return WebhookCrm(c.webhook_url, token=c.token or None, timeout_s=c.timeout_s)
+    if c.engine == "fake":
+        from crm_sync.fake import FakeCrm
+
+        return FakeCrm()
+    raise _unknown("crm", c.engine, "none, webhook, fake")
+
+
 def make_session_factory(
     cfg: Config, script: Script, asr: Any, nlu: Any, prompts: Any
 ) -> Callable[[CallHandle, ClaimedLead], CallSession]:

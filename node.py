@@ -1,4 +1,9 @@
-"""`main.py run`: one production node: dial every active campaign, deliver the CRM outbox."""
+"""`main.py run`: one production node: dial every active campaign, deliver the CRM outbox.
+
+Two loops run side by side until cancelled (Ctrl-C, SIGTERM): the dialer loop works through
+the active campaigns (each one until no lead is due, then the next) and the outbox loop pushes
+qualified leads to the CRM every ``crm.poll_s``, so a long campaign never holds its leads back.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from config import Config
 from crm_sync.outbox import deliver_pending
 from engines import (
     make_asr,
+    make_crm,
     make_nlu,
     make_prompts,
     make_session_factory,
@@ -29,7 +35,13 @@ from nlu.base import INTENTS
 log = logging.getLogger(__name__)
 
 
-async def run_node(cfg: Config, *, crm: Any | None = None, poll_s: float = 5.0) -> None:
+_UNSET: Any = object()
+
+
+async def run_node(cfg: Config, *, crm: Any = _UNSET, poll_s: float = 5.0) -> None:
+    """Run until cancelled. `crm` defaults to the configured adapter (``make_crm``); None
+    leaves qualified leads in the outbox. `poll_s`: pause between dialing rounds."""
+    crm = make_crm(cfg) if crm is _UNSET else crm
     db = init_db(cfg.database.url)
     nlu, asr = make_nlu(cfg), make_asr(cfg)
     prompts = make_prompts(cfg, make_tts(cfg))
@@ -61,17 +73,29 @@ async def run_node(cfg: Config, *, crm: Any | None = None, poll_s: float = 5.0) 
             )
         return dialers[script_path]
 
-    await bus.start()
-    await tel.start()
-    try:
+    async def dial_forever() -> None:
         while True:
             with db() as s:
                 campaigns = s.scalars(select(Campaign).where(Campaign.status == "active")).all()
             for camp in campaigns:
                 await (await dialer_for(camp.script)).run_until_idle(camp.id)
-            if crm is not None:
-                await deliver_pending(db, crm)
             await asyncio.sleep(poll_s)
+
+    async def deliver_forever() -> None:
+        while True:
+            sent, failed = await deliver_pending(db, crm)
+            if sent or failed:
+                log.info("CRM outbox pass", extra={"sent": sent, "failed": failed})
+            await asyncio.sleep(cfg.crm.poll_s)
+
+    await bus.start()
+    await tel.start()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(dial_forever(), name="node.dialer")
+            if crm is not None:
+                tg.create_task(deliver_forever(), name="node.outbox")
     finally:
         await tel.close()
         await bus.close()
+        await asr.aclose()
