@@ -39,6 +39,7 @@ class TelephonyConfig:
     username: str = ""
     password: str = ""
     ring_timeout_s: float = 30.0
+    worker_hang_timeout_s: float = 10.0  # a media worker silent this long is killed, restarted
 
 
 @dataclass

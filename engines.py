@@ -38,6 +38,7 @@ def make_telephony(
             sip_host=t.sip_host,
             sip_port=t.sip_port if sip_port is None else sip_port,
             listen=listen,
+            hang_timeout_s=t.worker_hang_timeout_s,
         )
     if t.engine == "fake":
         from telephony.fake import FakeTelephony

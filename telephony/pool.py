@@ -4,7 +4,9 @@ Each worker is ``python -m telephony.worker`` (pjsua2; M <= 4 with the PyPI whee
 `telephony.ipc` frames over its stdin/stdout. The pool reads every worker's stdout through an
 asyncio subprocess protocol (no reader task per worker, no thread), routes frames and events to
 the call handles, and supervises: a worker that dies ends each of its calls with
-``Progress(ENDED, end_reason=WORKER_LOST)`` and is started again.
+``Progress(ENDED, end_reason=WORKER_LOST)`` and is started again. A worker that hangs (alive,
+but its pjsua2 loop stuck: no answer to the pool's ping, sent every ``heartbeat_s``, for
+``hang_timeout_s``) is killed, so it ends the same way and is restarted.
 
 `dial()` never waits for a slot: when every slot is busy it raises `PoolBusyError` at once, so
 the dialer paces itself (see `free_slots`).
@@ -235,7 +237,10 @@ class _Worker:
         self.pid: int | None = None
         self.started_at = 0.0
         self.proc: _Proc | None = None
+        self.last_pong = 0.0
+        self.kill_reason = ""
         self._next_num = 1
+        self._ping_seq = 0
 
     @property
     def alive(self) -> bool:
@@ -272,7 +277,8 @@ class _Worker:
             raise WorkerStartError(f"media worker {self.index} did not start (exit code {rc})")
         self.sip_port = int(proc.ready.result()["sip_port"])
         self.pid = transport.get_pid()
-        self.started_at = time.monotonic()
+        self.started_at = self.last_pong = time.monotonic()
+        self.kill_reason = ""
         log.info("media worker ready", extra={"worker": self.index, "sip_port": self.sip_port})
 
     async def wait_exit(self) -> int | None:
@@ -293,9 +299,14 @@ class _Worker:
             proc.kill()
             await asyncio.shield(proc.exited)
 
-    def kill(self) -> None:
+    def kill(self, reason: str = "") -> None:
         if self.proc is not None:
+            self.kill_reason = reason
             self.proc.kill()
+
+    def ping(self) -> None:
+        self._ping_seq += 1
+        self.send(0, {"op": "ping", "seq": self._ping_seq})
 
     def next_num(self) -> int:
         num = self._next_num
@@ -318,7 +329,9 @@ class _Worker:
             return
         body = msg.body
         ev = body.get("ev")
-        if ev == "incoming":
+        if ev == "pong":
+            self.last_pong = time.monotonic()
+        elif ev == "incoming":
             inbound = PoolInboundCall(
                 self, msg.call, str(body.get("to_user", "")), str(body.get("from_uri", ""))
             )
@@ -353,9 +366,8 @@ class _Worker:
 
     def on_lost(self, rc: int | None) -> None:
         calls, self.calls = self.calls, {}
-        lost = Progress(
-            CallState.ENDED, None, f"media worker exited (code {rc})", EndReason.WORKER_LOST, None
-        )
+        why = f"media worker {self.kill_reason or 'exited'} (code {rc})"
+        lost = Progress(CallState.ENDED, None, why, EndReason.WORKER_LOST, None)
         for call in calls.values():
             call._end(lost)
         if calls:
@@ -386,11 +398,15 @@ class WorkerPool:
         rtp_ports_per_worker: int = 100,
         start_timeout_s: float = 20.0,
         restart_delay_s: float = 0.5,
+        heartbeat_s: float = 1.0,
+        hang_timeout_s: float = 10.0,
         worker_log_level: str = "WARNING",
         pj_log_level: int = 1,
     ) -> None:
         if processes < 1:
             raise ValueError("processes must be >= 1")
+        if not 0 < heartbeat_s < hang_timeout_s:
+            raise ValueError("need 0 < heartbeat_s < hang_timeout_s")
         if not 1 <= calls_per_worker <= MAX_CALLS_PER_WORKER:
             raise ValueError(f"calls_per_worker must be 1..{MAX_CALLS_PER_WORKER} with this wheel")
         if sip_port and not 0 < sip_port + processes - 1 < 65536:
@@ -399,6 +415,8 @@ class WorkerPool:
             raise ValueError("RTP port range does not fit")
         self.listen = listen
         self._restart_delay = restart_delay_s
+        self._heartbeat_s = heartbeat_s
+        self._hang_timeout_s = hang_timeout_s
         self._incoming: ipc.Channel[PoolInboundCall] = ipc.Channel()
         self._workers: list[_Worker] = []
         rtp_range = rtp_ports_per_worker if rtp_port_start else 0
@@ -457,6 +475,7 @@ class WorkerPool:
             asyncio.create_task(self._supervise(w), name=f"telephony.worker[{w.index}].supervise")
             for w in self._workers
         ]
+        self._supervisors.append(asyncio.create_task(self._watchdog(), name="telephony.watchdog"))
 
     async def close(self) -> None:
         """Stop every worker cleanly (their calls are hung up); idempotent."""
@@ -508,6 +527,23 @@ class WorkerPool:
         await self.close()
 
     # --- supervision ---
+
+    async def _watchdog(self) -> None:
+        """Ping every live worker; kill one whose main loop has not answered for too long."""
+        while not self._closing:
+            now = time.monotonic()
+            for worker in self._workers:
+                if not worker.alive:
+                    continue
+                if now - worker.last_pong > self._hang_timeout_s:
+                    log.error(
+                        "media worker unresponsive; killing it",
+                        extra={"worker": worker.index, "calls": len(worker.calls)},
+                    )
+                    worker.kill("unresponsive, killed")
+                else:
+                    worker.ping()
+            await asyncio.sleep(self._heartbeat_s)
 
     async def _supervise(self, worker: _Worker) -> None:
         delay = self._restart_delay

@@ -442,6 +442,9 @@ class Worker:
         if op == "shutdown":
             self.stopping = True
             return
+        if op == "ping":  # answered from the main loop: a hung pjsua2 loop stops the pongs
+            self.outbox.control(0, {"ev": "pong", "seq": msg.body.get("seq")})
+            return
         if op == "dial":
             self._dial(msg.call, msg.body)
             return

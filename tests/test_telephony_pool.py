@@ -266,6 +266,31 @@ async def test_worker_killed_mid_call_is_worker_lost_and_restarted(
     assert (await ended(inbound2)).end_reason is EndReason.COMPLETED
 
 
+async def test_hung_worker_is_killed_and_restarted(callee: WorkerPool) -> None:
+    """SIGSTOP freezes the worker (a stuck pjsua2 loop): its pongs stop, the watchdog kills it
+    after hang_timeout_s, the call ends as worker_lost and a fresh worker takes calls."""
+    async with running_pool(heartbeat_s=0.2, hang_timeout_s=1.5) as robot:
+        call, inbound = await connect(robot, callee)
+        await asyncio.sleep(0.6)  # several heartbeats answered: a healthy worker is left alone
+        assert robot.worker_pids[0] is not None and call.ended is None
+        frozen = robot.worker_pids[0]
+        assert frozen is not None
+        os.kill(frozen, signal.SIGSTOP)
+        t0 = time.monotonic()
+        end = await ended(call)
+        assert end.end_reason is EndReason.WORKER_LOST and "unresponsive" in end.reason
+        assert 1.0 < time.monotonic() - t0 < 1.5 + 2.0
+        await inbound.hangup()
+        async with asyncio.timeout(STEP_S):
+            while robot.free_slots < robot.capacity:  # noqa: ASYNC110 - polling the pool
+                await asyncio.sleep(0.05)
+        assert robot.worker_pids[0] not in (None, frozen)
+        assert_gone([frozen])
+        call2, inbound2 = await connect(robot, callee)
+        await call2.hangup()
+        assert (await ended(inbound2)).end_reason is EndReason.COMPLETED
+
+
 async def test_slots_busy_raises_and_close_hangs_up_live_calls(callee: WorkerPool) -> None:
     async with running_pool(calls_per_worker=2) as robot:
         a, ia = await connect(robot, callee)
