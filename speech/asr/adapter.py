@@ -35,6 +35,7 @@ from speech.asr.base import (
     SpeechStarted,
     Transcript,
 )
+from speech.asr.schedule import DecodeJob, DecodeScheduler, Priority
 from speech.stream import PHONE_FRAME_BYTES, EventStream
 from speech.turn import looks_complete
 
@@ -75,6 +76,7 @@ class StreamAdapter:
         turn_complete: Callable[[str], bool] = looks_complete,
         confirm: SpeechConfirmer | None = None,
         capacity: int | None = None,
+        prioritize: bool = True,
     ) -> None:
         if partial_interval_s is not None and partial_interval_s <= 0:
             raise ValueError("partial_interval_s must be > 0 (or None: no partials)")
@@ -89,13 +91,17 @@ class StreamAdapter:
         self.turn_complete = turn_complete
         self.confirm = confirm
         self.capacity = capacity or int(getattr(engine, "max_workers", 1))
-        self.inflight = 0
+        self.scheduler = DecodeScheduler(engine, self.capacity, prioritize=prioritize)
         self.stats = AdapterStats()
-        self._jobs: set[asyncio.Task[Transcript]] = set()
+
+    @property
+    def inflight(self) -> int:
+        return self.scheduler.inflight
 
     @property
     def idle(self) -> bool:
-        return self.inflight < self.capacity
+        """Nothing running beyond capacity and nothing queued (partials only run then)."""
+        return self.scheduler.idle
 
     def stream(
         self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
@@ -103,25 +109,14 @@ class StreamAdapter:
         return AdapterStream(self, self._make_endpointer(), prompt, language, sample_rate)
 
     def submit(
-        self, pcm: bytes, *, prompt: str | None, language: str | None, draft: bool
-    ) -> asyncio.Task[Transcript]:
-        """Start one engine decode (8 kHz PCM16), counted in ``inflight`` until the engine is
-        really done with it. Await it through ``asyncio.shield``: a cancelled caller cannot stop
-        a decode already running in a worker thread."""
-        job = asyncio.ensure_future(
-            self.engine.transcribe(pcm, 8000, prompt=prompt, language=language, draft=draft)
+        self, pcm: bytes, *, prompt: str | None, language: str | None, priority: Priority
+    ) -> DecodeJob:
+        """Queue one engine decode (8 kHz PCM16); finals go first (``DecodeScheduler``).
+        Await ``job.future`` through ``asyncio.shield``: a cancelled caller cannot stop a
+        decode already running in a worker thread."""
+        return self.scheduler.submit(
+            pcm, priority, prompt=prompt, language=language, draft=priority is Priority.DRAFT
         )
-        job.set_name("asr.decode")
-        self.inflight += 1
-        self._jobs.add(job)
-        job.add_done_callback(self._job_done)
-        return job
-
-    def _job_done(self, job: asyncio.Task[Transcript]) -> None:
-        self.inflight -= 1
-        self._jobs.discard(job)
-        if not job.cancelled():
-            job.exception()  # retrieved: a failed draft is not worth a warning
 
     async def transcribe(
         self,
@@ -137,8 +132,7 @@ class StreamAdapter:
         )
 
     async def aclose(self) -> None:
-        if self._jobs:
-            await asyncio.gather(*self._jobs, return_exceptions=True)
+        await self.scheduler.drain()
         close = getattr(self.confirm, "close", None)
         if close is not None:
             close()
@@ -170,8 +164,8 @@ class _Utterance:
         self.onset: asyncio.Task[None] | None = None  # onset confirmation
         self.partial: asyncio.Task[None] | None = None
         self.partial_mark_ms = 0
-        self.spec: tuple[tuple[float, int], asyncio.Task[Transcript]] | None = None
-        self.early_checked: asyncio.Task[Transcript] | None = None  # spec judged for early end
+        self.spec: tuple[tuple[float, int], DecodeJob] | None = None
+        self.early_checked: DecodeJob | None = None  # the speculation judged for an early end
 
 
 class AdapterStream(EventStream):
@@ -296,7 +290,7 @@ class AdapterStream(EventStream):
 
     async def _partial(self, utt: _Utterance, pcm: bytes, t: float) -> None:
         try:
-            tr = await asyncio.shield(self._submit(pcm, draft=True))
+            tr = await asyncio.shield(self._submit(pcm, Priority.DRAFT).future)
         except Exception:
             log.debug("partial decode failed", exc_info=True)
             return
@@ -311,7 +305,9 @@ class AdapterStream(EventStream):
             return
         silence = self._ep.silence_ms
         if silence == 0:
-            utt.spec = None  # speech resumed: that decode (if any) is wasted
+            if utt.spec is not None:  # speech resumed: drop that decode if it has not started
+                self._a.scheduler.cancel(utt.spec[1])
+                utt.spec = None
         elif silence >= spec_ms and utt.spec is None:
             # a busy engine: wait until the pause is long enough to be worth the decode
             if not self._a.idle and silence < max(spec_ms, self._a.early_end_ms or 0):
@@ -319,7 +315,7 @@ class AdapterStream(EventStream):
             snap = self._ep.peek()
             if snap is None:
                 return
-            utt.spec = ((snap.start_t, len(snap.pcm)), self._submit(snap.pcm, draft=False))
+            utt.spec = ((snap.start_t, len(snap.pcm)), self._submit(snap.pcm, Priority.SPECULATIVE))
             self._a.stats.speculative += 1
 
     def _maybe_end_early(self, utt: _Utterance) -> bool:
@@ -329,17 +325,18 @@ class AdapterStream(EventStream):
         if early is None or utt.spec is None or self._ep.silence_ms < early:
             return False
         job = utt.spec[1]
-        if job is utt.early_checked or not job.done() or job.cancelled() or job.exception():
+        fut = job.future
+        if job is utt.early_checked or not fut.done() or fut.cancelled() or fut.exception():
             return False
         utt.early_checked = job
-        if not self._a.turn_complete(job.result().text):
+        if not self._a.turn_complete(fut.result().text):
             return False
         self._a.stats.early_endpoints += 1
         self._handle(self._ep.flush())
         return True
 
-    def _submit(self, pcm: bytes, *, draft: bool) -> asyncio.Task[Transcript]:
-        return self._a.submit(pcm, prompt=self.prompt, language=self.language, draft=draft)
+    def _submit(self, pcm: bytes, priority: Priority) -> DecodeJob:
+        return self._a.submit(pcm, prompt=self.prompt, language=self.language, priority=priority)
 
     def _end(self, ev: vad.SpeechEnded) -> None:
         utt, self._utt = self._utt, None
@@ -380,9 +377,10 @@ class AdapterStream(EventStream):
         # same speech, with at most a little more trailing silence
         if spec is not None and spec[0][0] == ev.start_t and not ev.capped:
             self._a.stats.speculative_used += 1
-            tr = await asyncio.shield(spec[1])
+            self._a.scheduler.promote(spec[1])
+            tr = await asyncio.shield(spec[1].future)
         else:
-            tr = await asyncio.shield(self._submit(ev.pcm, draft=False))
+            tr = await asyncio.shield(self._submit(ev.pcm, Priority.FINAL).future)
         if previous is not None:  # finals go out in utterance order
             await asyncio.gather(previous, return_exceptions=True)
         self._a.stats.finals += 1

@@ -1,0 +1,150 @@
+"""DecodeScheduler: one shared utterance engine, many calls, and a queue that knows what matters.
+
+The engine (Whisper) runs ``capacity`` decodes at once. When more are asked for, they wait
+here, not in the engine's thread pool, so the order is ours to choose:
+
+* ``FINAL``: a turn has ended and a caller waits for its transcript: first.
+* ``SPECULATIVE``: decoded during a pause in case the turn ends there; promoted to ``FINAL``
+  when it does, and dropped from the queue (never decoded) when the callee speaks again.
+* ``DRAFT``: partial transcripts; the adapter only asks for them when the engine is idle.
+
+Under load a FIFO queue makes a waiting callee's final sit behind other calls' speculations and
+partials; this order does not (``bench/asr_load.py`` measures both). ``prioritize=False`` gives
+the FIFO order, for that comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from functools import partial
+from typing import Any
+
+from speech.asr.base import AsrEngine, Transcript
+
+
+class Priority(IntEnum):
+    FINAL = 0
+    SPECULATIVE = 1
+    DRAFT = 2
+
+
+@dataclass(eq=False, slots=True)
+class DecodeJob:
+    """One queued or running decode; await ``future`` (through ``asyncio.shield``)."""
+
+    future: asyncio.Future[Transcript]
+    priority: Priority
+    kwargs: dict[str, Any] = field(repr=False)
+    pcm: bytes = field(repr=False)
+    enqueued: float = 0.0
+    started: bool = False
+
+    def done(self) -> bool:
+        return self.future.done()
+
+
+@dataclass(slots=True)
+class ScheduleStats:
+    submitted: int = 0
+    cancelled_in_queue: int = 0  # speculations dropped before they cost anything
+    promoted: int = 0
+    max_queued: int = 0
+    # queue wait (ms) of the most recent finals (fresh or promoted), for p50/p95
+    final_wait_ms: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class DecodeScheduler:
+    def __init__(self, engine: AsrEngine, capacity: int, *, prioritize: bool = True) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be >= 1")
+        self.engine = engine
+        self.capacity = capacity
+        self.prioritize = prioritize
+        self.inflight = 0
+        self.stats = ScheduleStats()
+        self._heap: list[tuple[int, int, DecodeJob]] = []
+        self._seq = itertools.count()
+        self._queued = 0  # live jobs in the heap (stale entries excluded)
+        self._running: set[asyncio.Task[Transcript]] = set()
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    @property
+    def idle(self) -> bool:
+        return self.inflight < self.capacity and self._queued == 0
+
+    def submit(self, pcm: bytes, priority: Priority, **kwargs: Any) -> DecodeJob:
+        """Queue one decode of 8 kHz PCM16 (``kwargs`` go to ``engine.transcribe``)."""
+        loop = asyncio.get_running_loop()
+        job = DecodeJob(loop.create_future(), priority, kwargs, pcm, time.perf_counter())
+        self.stats.submitted += 1
+        self._push(job, priority)
+        self._queued += 1
+        self.stats.max_queued = max(self.stats.max_queued, self._queued)
+        self._pump()
+        return job
+
+    def promote(self, job: DecodeJob, priority: Priority = Priority.FINAL) -> None:
+        """Someone now waits for `job`: move it up the queue (no-op once it runs)."""
+        if job.started or job.done() or priority >= job.priority:
+            job.priority = min(job.priority, priority)
+            return
+        job.priority = priority
+        job.enqueued = time.perf_counter()  # its wait as a final starts now
+        self.stats.promoted += 1
+        self._push(job, priority)  # the old entry goes stale and is skipped when popped
+
+    def cancel(self, job: DecodeJob) -> bool:
+        """Drop a job that has not started; a running decode finishes (its result unused)."""
+        if job.started or job.done():
+            return False
+        job.future.cancel()
+        self._queued -= 1
+        self.stats.cancelled_in_queue += 1
+        return True
+
+    def _push(self, job: DecodeJob, priority: Priority) -> None:
+        rank = int(priority) if self.prioritize else 0
+        heapq.heappush(self._heap, (rank, next(self._seq), job))
+
+    def _pump(self) -> None:
+        while self.inflight < self.capacity and self._heap:
+            _, _, job = heapq.heappop(self._heap)
+            if job.started or job.done():
+                continue  # a stale entry (promoted) or a cancelled job
+            self._queued -= 1
+            job.started = True
+            if job.priority is Priority.FINAL:
+                self.stats.final_wait_ms.append((time.perf_counter() - job.enqueued) * 1000)
+            task = asyncio.ensure_future(self.engine.transcribe(job.pcm, 8000, **job.kwargs))
+            task.set_name(f"asr.decode.{job.priority.name.lower()}")
+            self.inflight += 1
+            self._running.add(task)
+            task.add_done_callback(partial(self._finished, job))
+
+    def _finished(self, job: DecodeJob, task: asyncio.Task[Transcript]) -> None:
+        self.inflight -= 1
+        self._running.discard(task)
+        if not job.future.done():
+            if task.cancelled():
+                job.future.cancel()
+            elif task.exception() is not None:
+                job.future.set_exception(task.exception())  # type: ignore[arg-type]
+            else:
+                job.future.set_result(task.result())
+        elif not task.cancelled():
+            task.exception()  # retrieved: nobody waits for this result
+        self._pump()
+
+    async def drain(self) -> None:
+        """Wait for every queued and running decode (used before closing the engine)."""
+        while self._running:  # queued jobs start as running ones finish
+            await asyncio.gather(*self._running, return_exceptions=True)
