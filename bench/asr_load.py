@@ -99,7 +99,11 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 async def run(
-    asr: WhisperAsr, confirm: Any, streams: list[tuple[bytes, list[float]]], prioritize: bool
+    asr: WhisperAsr,
+    confirm: Any,
+    streams: list[tuple[bytes, list[float]]],
+    prioritize: bool,
+    partial_max_load: float,
 ) -> dict[str, Any]:
     sc = SpeechConfig()
     adapter = StreamAdapter(
@@ -110,6 +114,7 @@ async def run(
         early_end_ms=sc.asr_early_end_ms,
         confirm=confirm,
         prioritize=prioritize,
+        partial_max_load=partial_max_load,
     )
     cpu0 = time.process_time()
     t0 = time.perf_counter() + 0.2
@@ -120,6 +125,7 @@ async def run(
     waits = list(sched.final_wait_ms)
     return {
         "order": "finals first" if prioritize else "fifo",
+        "partial_max_load": partial_max_load,
         "replies": sum(r["replies"] for r in rows),
         "finals_matched": sum(r["matched"] for r in rows),
         "final_latency_from_true_end_ms": {
@@ -144,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--streams", default="4,12,24", help="concurrent calls per run, comma list")
     p.add_argument("--seconds", type=float, default=30.0, help="length of each stream")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--orders", default="first,fifo", help="queue orders to run: first, fifo")
+    p.add_argument(
+        "--partial-max-load", default="0.5", help="comma list; 1.0 = partials whenever idle"
+    )
+    p.add_argument("--repeat", type=int, default=1, help="run each variant this many times")
     args = p.parse_args(argv)
 
     started = time.perf_counter()
@@ -158,11 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     for n in (int(x) for x in args.streams.split(",")):
         rng = random.Random(args.seed * 1000 + n)
         streams = [render(schedule(items, args.seconds, rng), args.seconds) for _ in range(n)]
-        for prioritize in (True, False):
-            result = asyncio.run(run(asr, confirm, streams, prioritize))
-            runs.append({"streams": n, **result})
-            print(f"{n} streams, {result['order']}: {result['final_latency_from_true_end_ms']}",
-                  file=sys.stderr)  # fmt: skip
+        variants = [
+            (order == "first", float(load))
+            for order in args.orders.split(",")
+            for load in args.partial_max_load.split(",")
+        ]
+        for _ in range(args.repeat):  # interleaved, so drift on a shared machine hits all
+            for prioritize, load in variants:
+                result = asyncio.run(run(asr, confirm, streams, prioritize, load))
+                runs.append({"streams": n, **result})
+                print(f"{n} streams, {result['order']}, partial load <= {load}: "
+                      f"{result['final_latency_from_true_end_ms']}", file=sys.stderr)  # fmt: skip
     asyncio.run(asr.aclose())
     print(
         json.dumps(

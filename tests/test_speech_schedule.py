@@ -102,3 +102,16 @@ async def test_capacity_bounds_concurrent_decodes_and_drain_waits() -> None:
     assert all(j.done() for j in jobs) and sched.inflight == 0
     with pytest.raises(ValueError, match="capacity"):
         DecodeScheduler(asr, 0)
+
+
+async def test_utilization_counts_running_and_recent_decodes() -> None:
+    asr = OrderAsr(delay_s=0.1)
+    sched = DecodeScheduler(asr, 1)
+    assert sched.utilization() == 0.0
+    job = sched.submit(b"a", Priority.FINAL)
+    await asyncio.sleep(0.05)
+    assert 0.15 < sched.utilization(0.1) <= 1.0  # running for ~50 ms of the last 100 ms
+    await job.future
+    assert sched.utilization(0.3) == pytest.approx(1 / 3, abs=0.12)  # ~100 ms of 300 ms
+    await asyncio.sleep(0.3)
+    assert sched.utilization(0.2) == 0.0

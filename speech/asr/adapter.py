@@ -5,8 +5,9 @@ One adapter per process, shared by every call (it holds the one model). Per stre
 * **Onset**: webrtcvad (``Endpointer``) marks speech; with a ``confirm`` VAD (Silero) the
   onset audio is checked off the loop first, so noise never triggers a barge-in.
 * **Partials**: while the callee talks, the growing utterance is re-decoded (``draft``: greedy,
-  no retries) every ``partial_interval_s`` of new speech, only when the shared engine is idle:
-  a final never waits behind a queued partial (at most one already running).
+  no retries) every ``partial_interval_s`` of new speech, only when the shared engine is idle
+  and was at most ``partial_max_load`` busy over the last 2 s: a final never waits behind a
+  queued partial, and under load not behind a running one either.
 * **Speculative final**: after ``speculate_ms`` of trailing silence the utterance is decoded
   exactly as the final would be; if the endpoint follows without new speech, that decode *is*
   the final, so it is ready at (or soon after) the endpoint decision.
@@ -77,6 +78,7 @@ class StreamAdapter:
         confirm: SpeechConfirmer | None = None,
         capacity: int | None = None,
         prioritize: bool = True,
+        partial_max_load: float = 0.5,
     ) -> None:
         if partial_interval_s is not None and partial_interval_s <= 0:
             raise ValueError("partial_interval_s must be > 0 (or None: no partials)")
@@ -92,6 +94,7 @@ class StreamAdapter:
         self.confirm = confirm
         self.capacity = capacity or int(getattr(engine, "max_workers", 1))
         self.scheduler = DecodeScheduler(engine, self.capacity, prioritize=prioritize)
+        self.partial_max_load = partial_max_load  # no drafts when the engine is busier
         self.stats = AdapterStats()
 
     @property
@@ -281,7 +284,7 @@ class AdapterStream(EventStream):
         if utt.partial is not None and not utt.partial.done():
             return
         utt.partial_mark_ms = self._ep.utterance_ms
-        if not self._a.idle:
+        if not self._a.idle or self._a.scheduler.utilization() > self._a.partial_max_load:
             self._a.stats.partials_skipped_busy += 1
             return
         snap = self._ep.peek()

@@ -6,7 +6,9 @@ here, not in the engine's thread pool, so the order is ours to choose:
 * ``FINAL``: a turn has ended and a caller waits for its transcript: first.
 * ``SPECULATIVE``: decoded during a pause in case the turn ends there; promoted to ``FINAL``
   when it does, and dropped from the queue (never decoded) when the callee speaks again.
-* ``DRAFT``: partial transcripts; the adapter only asks for them when the engine is idle.
+* ``DRAFT``: partial transcripts; the adapter only asks for them when the engine is idle and
+  was less than half busy over the last 2 s (``utilization``): a draft, once running, cannot
+  be preempted, and a final arriving behind it waits.
 
 Under load a FIFO queue makes a waiting callee's final sit behind other calls' speculations and
 partials; this order does not (``bench/asr_load.py`` measures both). ``prioritize=False`` gives
@@ -72,6 +74,8 @@ class DecodeScheduler:
         self._seq = itertools.count()
         self._queued = 0  # live jobs in the heap (stale entries excluded)
         self._running: set[asyncio.Task[Transcript]] = set()
+        self._started_at: dict[asyncio.Task[Transcript], float] = {}
+        self._spans: deque[tuple[float, float]] = deque(maxlen=512)  # finished (start, end)
 
     @property
     def queued(self) -> int:
@@ -80,6 +84,17 @@ class DecodeScheduler:
     @property
     def idle(self) -> bool:
         return self.inflight < self.capacity and self._queued == 0
+
+    def utilization(self, window_s: float = 2.0) -> float:
+        """Busy share of the engine's capacity over the last `window_s` (0..1)."""
+        now = time.perf_counter()
+        since = now - window_s
+        busy = sum(now - max(t, since) for t in self._started_at.values())
+        for start, end in reversed(self._spans):
+            if end <= since:
+                break
+            busy += end - max(start, since)
+        return min(1.0, busy / (window_s * self.capacity))
 
     def submit(self, pcm: bytes, priority: Priority, **kwargs: Any) -> DecodeJob:
         """Queue one decode of 8 kHz PCM16 (``kwargs`` go to ``engine.transcribe``)."""
@@ -128,11 +143,15 @@ class DecodeScheduler:
             task.set_name(f"asr.decode.{job.priority.name.lower()}")
             self.inflight += 1
             self._running.add(task)
+            self._started_at[task] = time.perf_counter()
             task.add_done_callback(partial(self._finished, job))
 
     def _finished(self, job: DecodeJob, task: asyncio.Task[Transcript]) -> None:
         self.inflight -= 1
         self._running.discard(task)
+        started = self._started_at.pop(task, None)
+        if started is not None:
+            self._spans.append((started, time.perf_counter()))
         if not job.future.done():
             if task.cancelled():
                 job.future.cancel()
