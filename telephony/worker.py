@@ -8,7 +8,7 @@ Threads, and what each may touch (pjlib aborts on calls from unregistered thread
 - main: the only thread that calls pjsua2's API (``libHandleEvents``, commands, callbacks);
 - ``ipc-reader``: parses stdin; feeds `Playout` buffers (pure Python) and queues commands;
 - ``ipc-writer``: writes stdout; never touches pjsua2;
-- pjmedia clock thread (created by pjlib, so registered): `_Port` frame callbacks, which
+- pjmedia clock thread (created by pjlib, so registered): `TapPort` frame callbacks, which
   only touch the frame they are given and `Playout`.
 Automatic garbage collection is disabled and run from the main loop instead, so no pjsua2
 object is ever destroyed on the reader or writer thread.
@@ -34,16 +34,16 @@ from typing import Any
 import pjsua2 as pj
 
 from telephony import ipc
-from telephony.base import FRAME_BYTES, SAMPLE_RATE, EndReason
+from telephony.base import SAMPLE_RATE, EndReason
 from telephony.media import (
     BYTES_PER_MS,
-    SILENCE,
     Outbox,
     Playout,
     bare_uri,
     classify_end,
     request_user,
 )
+from telephony.pjglue import PjAccount, PjCall, TapPort, fast_vectors_work
 
 log = logging.getLogger("telephony.worker")
 
@@ -88,194 +88,22 @@ def parse_args(argv: list[str] | None = None) -> tuple[WorkerConfig, str]:
     return cfg, a.log_level
 
 
-# --- pjsua2 glue -------------------------------------------------------------------------
-
-_VecHead = ctypes.c_void_p * 2  # libstdc++ std::vector: begin, end, end_of_storage
-
-
-def _read_vector_fast(vec: Any) -> bytes:
-    begin, end = _VecHead.from_address(int(vec.this))
-    if not begin or not end:
-        return b""
-    return ctypes.string_at(begin, end - begin)
-
-
-def _vector_data_address(vec: Any) -> int:
-    begin = _VecHead.from_address(int(vec.this))[0]
-    return int(begin or 0)
-
-
-def _fast_vectors_work() -> bool:
-    """Check once that the ctypes view of pj.ByteVector matches this build's layout."""
-    try:
-        probe = pj.ByteVector(b"\x01\x02\x03")
-        if _read_vector_fast(probe) != b"\x01\x02\x03" or _read_vector_fast(pj.ByteVector()):
-            return False
-        ctypes.memmove(_vector_data_address(probe), b"\x07", 1)
-        return list(probe) == [7, 2, 3]
-    except Exception:  # any failure means: use the slow path
-        return False
-
-
-_PINNED: set[int] = set()
-
-
-def _pin_thread_state() -> None:
-    """Keep a Python thread state for the current (pjmedia clock) thread for good.
-
-    SWIG's callback wrapper takes the GIL with PyGILState_Ensure/Release; on a thread that
-    Python did not create, each pair builds and tears down a thread state (tens of us, twice
-    per frame per call). One extra Ensure that is never released keeps it alive.
-    """
-    ctypes.pythonapi.PyGILState_Ensure()
-    _PINNED.add(threading.get_ident())
-
-
-class _Port(pj.AudioMediaPort):
-    """Per-call PCM tap: callee frames out to the brain, robot frames in from `Playout`.
-
-    The bridge calls put_frame on every port every tick, connected or not, so a port whose
-    call has ended is switched off (`active`), and a callback that lands while the port is
-    being destroyed (its attributes already cleared) returns quietly: an exception escaping
-    a SWIG director on the clock thread is not an option.
-    """
-
-    def __init__(self, num: int, playout: Playout, outbox: Outbox, fast: bool) -> None:
-        super().__init__()
-        self.active = True
-        self._num = num
-        self._playout = playout
-        self._outbox = outbox
-        self._fast = fast
-        self._tx = pj.ByteVector(SILENCE)
-        self._silence = pj.ByteVector(SILENCE)
-        self._tx_addr = _vector_data_address(self._tx) if fast else 0
-
-    def onFrameReceived(self, frame: Any) -> None:
-        try:
-            if not self.active:
-                return
-            if threading.get_ident() not in _PINNED:
-                _pin_thread_state()
-            pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
-            self._outbox.put(ipc.encode_audio(self._num, pcm or SILENCE))
-        except AttributeError:
-            return  # the port is being torn down
-        except Exception:
-            log.exception("frame receive failed")
-
-    def onFrameRequested(self, frame: Any) -> None:
-        try:
-            if not self.active:
-                return
-            if threading.get_ident() not in _PINNED:
-                _pin_thread_state()
-            data, marks = self._playout.pull()
-            if data is None:
-                frame.buf = self._silence
-            elif self._fast:
-                ctypes.memmove(self._tx_addr, data, FRAME_BYTES)
-                frame.buf = self._tx
-            else:
-                frame.buf = pj.ByteVector(data)
-            frame.size = FRAME_BYTES
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            for name in marks:
-                self._outbox.control(self._num, {"ev": "mark", "name": name})
-        except AttributeError:
-            return  # the port is being torn down
-        except Exception:
-            log.exception("frame request failed")
-
-
-class _Call(pj.Call):
-    """One pjsua2 call; its callbacks run on the main thread inside libHandleEvents."""
-
-    def __init__(
-        self, worker: Worker, acc: pj.Account, num: int, outbound: bool, call_id: int
-    ) -> None:
-        super().__init__(acc, call_id)
-        self.worker = worker
-        self.num = num
-        self.outbound = outbound
-        self.answered = False
-        self.ringing_reported = False
-        self.local_hangup = False
-        self.ring_timeout = False
-        self.got_response = False
-        self.remote_final: int | None = None
-        self.deadline: float | None = None
-        self.ended = False
-        self.port: _Port | None = None
-
-    def onCallState(self, prm: Any) -> None:
-        try:
-            self._note_response(prm.e)  # a final answer reaches us here before onCallTsxState
-            ci = self.getInfo()
-            self.worker.on_call_state(self, ci.state, ci.lastStatusCode, ci.lastReason)
-        except Exception:
-            log.exception("call state handling failed", extra={"call": self.num})
-
-    def onCallTsxState(self, prm: Any) -> None:
-        try:
-            self._note_response(prm.e)
-        except Exception:
-            log.exception("transaction state handling failed", extra={"call": self.num})
-
-    def _note_response(self, event: Any) -> None:
-        """Remember responses received for our INVITE (tells 'remote said 486' from a timeout)."""
-        if not self.outbound or event.type != pj.PJSIP_EVENT_TSX_STATE:
-            return
-        body = event.body.tsxState
-        if body.type != pj.PJSIP_EVENT_RX_MSG:
-            return
-        tsx = body.tsx
-        if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
-            self.got_response = True
-            if tsx.statusCode >= 300:
-                self.remote_final = tsx.statusCode
-
-    def onCallMediaState(self, prm: Any) -> None:
-        try:
-            self.worker.on_media_state(self)
-        except Exception:
-            log.exception("media state handling failed", extra={"call": self.num})
-
-    def onDtmfDigit(self, prm: Any) -> None:
-        try:
-            self.worker.outbox.control(self.num, {"ev": "dtmf", "digit": prm.digit})
-        except Exception:
-            log.exception("dtmf handling failed", extra={"call": self.num})
-
-
-class _Account(pj.Account):
-    def __init__(self, worker: Worker) -> None:
-        super().__init__()
-        self.worker = worker
-
-    def onIncomingCall(self, prm: Any) -> None:
-        try:
-            self.worker.on_incoming(self, prm)
-        except Exception:
-            log.exception("incoming call handling failed")
-
-
 class Worker:
     def __init__(self, cfg: WorkerConfig, outbox: Outbox) -> None:
         self.cfg = cfg
         self.outbox = outbox
         self.commands: queue.SimpleQueue[ipc.Control] = queue.SimpleQueue()
         self.playouts: dict[int, Playout] = {}  # read by the reader thread
-        self.calls: dict[int, _Call] = {}
-        self.accounts: dict[tuple[str, str, str], _Account] = {}
-        self.graveyard: list[tuple[float, _Port]] = []
-        self.fast = _fast_vectors_work()
+        self.calls: dict[int, PjCall] = {}
+        self.accounts: dict[tuple[str, str, str], PjAccount] = {}
+        self.graveyard: list[tuple[float, TapPort]] = []
+        self.fast = fast_vectors_work()
         self.stopping = False
         self.next_inbound = ipc.INBOUND_BASE
         self.ep = pj.Endpoint()
         self.sip_port = 0
         self.transport_id = -1
-        self.default_acc: _Account | None = None
+        self.default_acc: PjAccount | None = None
 
     # --- lifecycle ---
 
@@ -317,7 +145,7 @@ class Worker:
 
     def _make_account(
         self, user: str, password: str | None, domain: str | None, default: bool = False
-    ) -> _Account:
+    ) -> PjAccount:
         cfg = self.cfg
         acfg = pj.AccountConfig()
         acfg.idUri = f"sip:{user}@{domain or f'{cfg.sip_host}:{self.sip_port}'}"
@@ -328,11 +156,11 @@ class Worker:
         mt.portRange = cfg.rtp_port_range
         if password is not None:
             acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
-        acc = _Account(self)
+        acc = PjAccount(self)
         acc.create(acfg, default)
         return acc
 
-    def _account_for(self, user: str | None, password: str | None, uri: str) -> _Account:
+    def _account_for(self, user: str | None, password: str | None, uri: str) -> PjAccount:
         if not user:
             assert self.default_acc is not None
             return self.default_acc
@@ -419,7 +247,7 @@ class Worker:
 
     @staticmethod
     def _live_objects() -> list[str]:
-        kinds = (_Call, _Port, _Account)
+        kinds = (PjCall, TapPort, PjAccount)
         return [type(o).__name__ for o in gc.get_objects() if isinstance(o, kinds)]
 
     # --- brain commands (main thread) ---
@@ -478,7 +306,7 @@ class Worker:
         except pj.Error as err:
             self._fail_dial(num, err.reason)
             return
-        call = _Call(self, acc, num, outbound=True, call_id=pj.PJSUA_INVALID_ID)
+        call = PjCall(self, acc, num, outbound=True, call_id=pj.PJSUA_INVALID_ID)
         call.deadline = time.monotonic() + float(body.get("ring_timeout_s", 30.0))
         prm = pj.CallOpParam(True)
         for name, value in (body.get("headers") or {}).items():
@@ -514,9 +342,9 @@ class Worker:
 
     # --- pjsua2 events (main thread) ---
 
-    def on_incoming(self, acc: _Account, prm: Any) -> None:
+    def on_incoming(self, acc: PjAccount, prm: Any) -> None:
         if not self.cfg.listen:
-            call = _Call(self, acc, 0, outbound=False, call_id=prm.callId)
+            call = PjCall(self, acc, 0, outbound=False, call_id=prm.callId)
             reject = pj.CallOpParam()
             reject.statusCode = 403
             call.ended = True
@@ -524,7 +352,7 @@ class Worker:
             return
         num = self.next_inbound
         self.next_inbound += 1
-        call = _Call(self, acc, num, outbound=False, call_id=prm.callId)
+        call = PjCall(self, acc, num, outbound=False, call_id=prm.callId)
         ci = call.getInfo()
         self.calls[num] = call
         self.playouts[num] = Playout()
@@ -540,7 +368,7 @@ class Worker:
         ringing.statusCode = 180
         call.answer(ringing)
 
-    def on_call_state(self, call: _Call, state: int, code: int, reason: str) -> None:
+    def on_call_state(self, call: PjCall, state: int, code: int, reason: str) -> None:
         if call.ended:
             return
         if state == pj.PJSIP_INV_STATE_EARLY and call.outbound and not call.ringing_reported:
@@ -576,7 +404,7 @@ class Worker:
             # is the only moment its slot id cannot yet have been reused by a new call.
             self.calls.pop(call.num, None)
 
-    def on_media_state(self, call: _Call) -> None:
+    def on_media_state(self, call: PjCall) -> None:
         ci = call.getInfo()  # bind first: iterating a temporary's vector frees it mid-loop
         media = ci.media
         for idx in range(len(media)):
@@ -592,7 +420,7 @@ class Worker:
                 fmt.channelCount = 1
                 fmt.bitsPerSample = 16
                 fmt.frameTimeUsec = 20_000
-                port = _Port(call.num, playout, self.outbox, self.fast)
+                port = TapPort(call.num, playout, self.outbox, self.fast)
                 port.createPort(f"call{call.num}", fmt)
                 call.port = port
             aud.startTransmit(call.port)
@@ -601,7 +429,7 @@ class Worker:
 
     # --- helpers ---
 
-    def _finish(self, call: _Call, code: int | None, reason: str) -> None:
+    def _finish(self, call: PjCall, code: int | None, reason: str) -> None:
         call.ended = True
         self.playouts.pop(call.num, None)
         if call.port is not None:

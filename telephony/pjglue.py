@@ -1,0 +1,205 @@
+"""pjsua2 subclasses of the media worker: the per-call PCM tap, the call and the account.
+
+Their callbacks run inside pjsua2 (the main loop for calls and accounts, the pjmedia clock
+thread for ports) and hand everything to the worker through `WorkerCallbacks`; an exception
+never escapes a SWIG director. ``TapPort`` reads and writes frame buffers through ctypes when
+``fast_vectors_work()`` confirms this build's std::vector layout (about 2x cheaper per frame
+than ``bytes(frame.buf)``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from typing import Any, Protocol
+
+import pjsua2 as pj
+
+from telephony import ipc
+from telephony.base import FRAME_BYTES
+from telephony.media import SILENCE, Outbox, Playout
+
+log = logging.getLogger("telephony.worker")
+
+
+class WorkerCallbacks(Protocol):
+    """What the pjsua2 objects call back into (``telephony.worker.Worker``)."""
+
+    outbox: Outbox
+
+    def on_call_state(self, call: PjCall, state: int, code: int, reason: str) -> None: ...
+
+    def on_media_state(self, call: PjCall) -> None: ...
+
+    def on_incoming(self, acc: PjAccount, prm: Any) -> None: ...
+
+
+_VecHead = ctypes.c_void_p * 2  # libstdc++ std::vector: begin, end, end_of_storage
+
+
+def _read_vector_fast(vec: Any) -> bytes:
+    begin, end = _VecHead.from_address(int(vec.this))
+    if not begin or not end:
+        return b""
+    return ctypes.string_at(begin, end - begin)
+
+
+def _vector_data_address(vec: Any) -> int:
+    begin = _VecHead.from_address(int(vec.this))[0]
+    return int(begin or 0)
+
+
+def fast_vectors_work() -> bool:
+    """Check once that the ctypes view of pj.ByteVector matches this build's layout."""
+    try:
+        probe = pj.ByteVector(b"\x01\x02\x03")
+        if _read_vector_fast(probe) != b"\x01\x02\x03" or _read_vector_fast(pj.ByteVector()):
+            return False
+        ctypes.memmove(_vector_data_address(probe), b"\x07", 1)
+        return list(probe) == [7, 2, 3]
+    except Exception:  # any failure means: use the slow path
+        return False
+
+
+_PINNED: set[int] = set()
+
+
+def _pin_thread_state() -> None:
+    """Keep a Python thread state for the current (pjmedia clock) thread for good.
+
+    SWIG's callback wrapper takes the GIL with PyGILState_Ensure/Release; on a thread that
+    Python did not create, each pair builds and tears down a thread state (tens of us, twice
+    per frame per call). One extra Ensure that is never released keeps it alive.
+    """
+    ctypes.pythonapi.PyGILState_Ensure()
+    _PINNED.add(threading.get_ident())
+
+
+class TapPort(pj.AudioMediaPort):
+    """Per-call PCM tap: callee frames out to the brain, robot frames in from `Playout`.
+
+    The bridge calls put_frame on every port every tick, connected or not, so a port whose
+    call has ended is switched off (`active`), and a callback that lands while the port is
+    being destroyed (its attributes already cleared) returns quietly: an exception escaping
+    a SWIG director on the clock thread is not an option.
+    """
+
+    def __init__(self, num: int, playout: Playout, outbox: Outbox, fast: bool) -> None:
+        super().__init__()
+        self.active = True
+        self._num = num
+        self._playout = playout
+        self._outbox = outbox
+        self._fast = fast
+        self._tx = pj.ByteVector(SILENCE)
+        self._silence = pj.ByteVector(SILENCE)
+        self._tx_addr = _vector_data_address(self._tx) if fast else 0
+
+    def onFrameReceived(self, frame: Any) -> None:
+        try:
+            if not self.active:
+                return
+            if threading.get_ident() not in _PINNED:
+                _pin_thread_state()
+            pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
+            self._outbox.put(ipc.encode_audio(self._num, pcm or SILENCE))
+        except AttributeError:
+            return  # the port is being torn down
+        except Exception:
+            log.exception("frame receive failed")
+
+    def onFrameRequested(self, frame: Any) -> None:
+        try:
+            if not self.active:
+                return
+            if threading.get_ident() not in _PINNED:
+                _pin_thread_state()
+            data, marks = self._playout.pull()
+            if data is None:
+                frame.buf = self._silence
+            elif self._fast:
+                ctypes.memmove(self._tx_addr, data, FRAME_BYTES)
+                frame.buf = self._tx
+            else:
+                frame.buf = pj.ByteVector(data)
+            frame.size = FRAME_BYTES
+            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+            for name in marks:
+                self._outbox.control(self._num, {"ev": "mark", "name": name})
+        except AttributeError:
+            return  # the port is being torn down
+        except Exception:
+            log.exception("frame request failed")
+
+
+class PjCall(pj.Call):
+    """One pjsua2 call; its callbacks run on the main thread inside libHandleEvents."""
+
+    def __init__(
+        self, worker: WorkerCallbacks, acc: pj.Account, num: int, outbound: bool, call_id: int
+    ) -> None:
+        super().__init__(acc, call_id)
+        self.worker = worker
+        self.num = num
+        self.outbound = outbound
+        self.answered = False
+        self.ringing_reported = False
+        self.local_hangup = False
+        self.ring_timeout = False
+        self.got_response = False
+        self.remote_final: int | None = None
+        self.deadline: float | None = None
+        self.ended = False
+        self.port: TapPort | None = None
+
+    def onCallState(self, prm: Any) -> None:
+        try:
+            self._note_response(prm.e)  # a final answer reaches us here before onCallTsxState
+            ci = self.getInfo()
+            self.worker.on_call_state(self, ci.state, ci.lastStatusCode, ci.lastReason)
+        except Exception:
+            log.exception("call state handling failed", extra={"call": self.num})
+
+    def onCallTsxState(self, prm: Any) -> None:
+        try:
+            self._note_response(prm.e)
+        except Exception:
+            log.exception("transaction state handling failed", extra={"call": self.num})
+
+    def _note_response(self, event: Any) -> None:
+        """Remember responses received for our INVITE (tells 'remote said 486' from a timeout)."""
+        if not self.outbound or event.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        body = event.body.tsxState
+        if body.type != pj.PJSIP_EVENT_RX_MSG:
+            return
+        tsx = body.tsx
+        if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
+            self.got_response = True
+            if tsx.statusCode >= 300:
+                self.remote_final = tsx.statusCode
+
+    def onCallMediaState(self, prm: Any) -> None:
+        try:
+            self.worker.on_media_state(self)
+        except Exception:
+            log.exception("media state handling failed", extra={"call": self.num})
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        try:
+            self.worker.outbox.control(self.num, {"ev": "dtmf", "digit": prm.digit})
+        except Exception:
+            log.exception("dtmf handling failed", extra={"call": self.num})
+
+
+class PjAccount(pj.Account):
+    def __init__(self, worker: WorkerCallbacks) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def onIncomingCall(self, prm: Any) -> None:
+        try:
+            self.worker.on_incoming(self, prm)
+        except Exception:
+            log.exception("incoming call handling failed")
