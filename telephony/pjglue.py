@@ -10,8 +10,10 @@ than ``bytes(frame.buf)``).
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pjsua2 as pj
@@ -21,6 +23,7 @@ from telephony.base import FRAME_BYTES
 from telephony.media import SILENCE, Outbox, Playout
 
 log = logging.getLogger("telephony.worker")
+_FrameFn = Callable[["TapPort", Any], None]
 
 
 class WorkerCallbacks(Protocol):
@@ -76,6 +79,30 @@ def _pin_thread_state() -> None:
     _PINNED.add(threading.get_ident())
 
 
+def _clock_callback(what: str) -> Callable[[_FrameFn], _FrameFn]:
+    """Wrap a `TapPort` frame callback (pjmedia clock thread): skip a switched-off port, keep
+    the thread's Python state, and never let an exception escape into SWIG. A callback that
+    lands while the port is being destroyed (attributes already cleared) returns quietly."""
+
+    def wrap(fn: _FrameFn) -> _FrameFn:
+        @functools.wraps(fn)
+        def run(self: TapPort, frame: Any) -> None:
+            try:
+                if not self.active:
+                    return
+                if threading.get_ident() not in _PINNED:
+                    _pin_thread_state()
+                fn(self, frame)
+            except AttributeError:
+                return  # the port is being torn down
+            except Exception:
+                log.exception("frame %s failed", what)
+
+        return run
+
+    return wrap
+
+
 class TapPort(pj.AudioMediaPort):
     """Per-call PCM tap: callee frames out to the brain, robot frames in from `Playout`.
 
@@ -96,41 +123,25 @@ class TapPort(pj.AudioMediaPort):
         self._silence = pj.ByteVector(SILENCE)
         self._tx_addr = _vector_data_address(self._tx) if fast else 0
 
+    @_clock_callback("receive")
     def onFrameReceived(self, frame: Any) -> None:
-        try:
-            if not self.active:
-                return
-            if threading.get_ident() not in _PINNED:
-                _pin_thread_state()
-            pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
-            self._outbox.put(ipc.encode_audio(self._num, pcm or SILENCE))
-        except AttributeError:
-            return  # the port is being torn down
-        except Exception:
-            log.exception("frame receive failed")
+        pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
+        self._outbox.put(ipc.encode_audio(self._num, pcm or SILENCE))
 
+    @_clock_callback("request")
     def onFrameRequested(self, frame: Any) -> None:
-        try:
-            if not self.active:
-                return
-            if threading.get_ident() not in _PINNED:
-                _pin_thread_state()
-            data, marks = self._playout.pull()
-            if data is None:
-                frame.buf = self._silence
-            elif self._fast:
-                ctypes.memmove(self._tx_addr, data, FRAME_BYTES)
-                frame.buf = self._tx
-            else:
-                frame.buf = pj.ByteVector(data)
-            frame.size = FRAME_BYTES
-            frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            for name in marks:
-                self._outbox.control(self._num, {"ev": "mark", "name": name})
-        except AttributeError:
-            return  # the port is being torn down
-        except Exception:
-            log.exception("frame request failed")
+        data, marks = self._playout.pull()
+        if data is None:
+            frame.buf = self._silence
+        elif self._fast:
+            ctypes.memmove(self._tx_addr, data, FRAME_BYTES)
+            frame.buf = self._tx
+        else:
+            frame.buf = pj.ByteVector(data)
+        frame.size = FRAME_BYTES
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        for name in marks:
+            self._outbox.control(self._num, {"ev": "mark", "name": name})
 
 
 class PjCall(pj.Call):

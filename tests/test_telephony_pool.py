@@ -254,16 +254,19 @@ async def test_worker_killed_mid_call_is_worker_lost_and_restarted(
     end = await ended(call)
     assert end.end_reason is EndReason.WORKER_LOST
     await inbound.hangup()  # nobody will send the callee a BYE
+    await assert_replaced_and_working(robot, callee, old_pid)
 
+
+async def assert_replaced_and_working(robot: WorkerPool, callee: WorkerPool, old_pid: int) -> None:
+    """Worker 0 was lost: a new process takes its slots, the old one is gone, calls work."""
     async with asyncio.timeout(STEP_S):
         while robot.free_slots < robot.capacity:  # noqa: ASYNC110 - polling the pool is the point
             await asyncio.sleep(0.05)
     assert robot.worker_pids[0] not in (None, old_pid)
     assert_gone([old_pid])
-
-    call2, inbound2 = await connect(robot, callee)
-    await call2.hangup()
-    assert (await ended(inbound2)).end_reason is EndReason.COMPLETED
+    call, inbound = await connect(robot, callee)
+    await call.hangup()
+    assert (await ended(inbound)).end_reason is EndReason.COMPLETED
 
 
 async def test_hung_worker_is_killed_and_restarted(callee: WorkerPool) -> None:
@@ -281,14 +284,7 @@ async def test_hung_worker_is_killed_and_restarted(callee: WorkerPool) -> None:
         assert end.end_reason is EndReason.WORKER_LOST and "unresponsive" in end.reason
         assert 1.0 < time.monotonic() - t0 < 1.5 + 2.0
         await inbound.hangup()
-        async with asyncio.timeout(STEP_S):
-            while robot.free_slots < robot.capacity:  # noqa: ASYNC110 - polling the pool
-                await asyncio.sleep(0.05)
-        assert robot.worker_pids[0] not in (None, frozen)
-        assert_gone([frozen])
-        call2, inbound2 = await connect(robot, callee)
-        await call2.hangup()
-        assert (await ended(inbound2)).end_reason is EndReason.COMPLETED
+        await assert_replaced_and_working(robot, callee, frozen)
 
 
 async def test_slots_busy_raises_and_close_hangs_up_live_calls(callee: WorkerPool) -> None:
