@@ -17,6 +17,10 @@ One adapter per process, shared by every call (it holds the one model). Per stre
   ``end_silence_ms`` applies. Short complete replies get answered fast, and "我想问一下那个……"
   is not cut off.
 * **Final** at the endpoint (``end_silence_ms`` of silence) or at the max-utterance cap.
+
+Every decode goes through one ``DecodeScheduler`` (``speech.asr.schedule``): finals before
+speculations before drafts, a speculation promoted when its turn ends and dropped unrun when the
+callee speaks again.
 """
 
 from __future__ import annotations
