@@ -108,6 +108,19 @@ class CrmConfig:
 
 
 @dataclass
+class ReportConfig:
+    """Prices and lead values for `main.py report daily` (flat keys: the loader takes scalars)."""
+
+    currency: str = "CNY"  # a label only: no conversion
+    cost_per_minute: float = 0.1  # trunk price per billed minute of answered calls
+    cost_per_dial: float = 0.0  # per attempt, answered or not
+    billing_increment_s: int = 60  # answered calls are billed in whole increments, rounded up
+    value_grade_a: float = 500.0  # what one qualified lead of grade A is worth
+    value_grade_b: float = 200.0
+    value_grade_c: float = 50.0
+
+
+@dataclass
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     bus: BusConfig = field(default_factory=BusConfig)
@@ -118,6 +131,7 @@ class Config:
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     callee: CalleeConfig = field(default_factory=CalleeConfig)
     crm: CrmConfig = field(default_factory=CrmConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 class ConfigError(ValueError):

@@ -5,6 +5,7 @@ python main.py callee               run the simulated callee on its own (SIP on 
 python main.py nlu classify         stdin lines -> JSON lines with intent and confidence
 python main.py nlu train [--out D]  train the intent model
 python main.py nlu eval FILE.tsv    evaluate on a TSV of intent<TAB>text
+python main.py report daily         one day's dials, outcomes, CRM, cost and ROI (JSON or CSV)
 """
 
 from __future__ import annotations
@@ -97,6 +98,31 @@ def _campaign_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_daily(args: argparse.Namespace) -> int:
+    import json
+
+    from campaigns.reports import ReportError, daily_report, parse_day, to_csv, yesterday
+    from models import init_db
+
+    cfg = load_config(args.config)
+    tz = args.tz or cfg.campaign.timezone
+    url = cfg.database.url
+    try:
+        day = yesterday(tz) if args.date is None else parse_day(args.date)
+        path = url.removeprefix("sqlite:///")
+        if url.startswith("sqlite:///") and path != ":memory:" and not Path(path).exists():
+            raise ReportError(f"no database at {path} (DATABASE_URL or database.url)")
+        rep = daily_report(init_db(url), day, tz=tz, campaign=args.campaign, cfg=cfg.report)
+    except ReportError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        sys.stdout.write(to_csv(rep))
+    else:
+        print(json.dumps(rep, ensure_ascii=False, indent=2))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from node import run_node
 
@@ -150,6 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     ci.add_argument("--script", help="script YAML (default: callflow.script from the config)")
     ci.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the rest")
     ci.set_defaults(func=_campaign_import)
+
+    rep = sub.add_parser("report", help="reports for sales operations (aggregates, no PII)")
+    rsub = rep.add_subparsers(dest="report_cmd", required=True)
+    rd = rsub.add_parser(
+        "daily", help="one day per campaign and in total: dials, connects, outcomes, CRM, ROI"
+    )
+    rd.add_argument("--date", help="YYYY-MM-DD, a calendar day in --tz (default: yesterday)")
+    rd.add_argument("--campaign", help="one campaign by name (default: all with calls that day)")
+    rd.add_argument("--format", choices=["json", "csv"], default="json")
+    rd.add_argument("--tz", help="timezone of the day (default: campaign.timezone)")
+    rd.set_defaults(func=_report_daily)
 
     a = sub.add_parser("asr", help="speech recognition: transcribe files, adapt a model")
     asub = a.add_subparsers(dest="asr_cmd", required=True)
