@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=str(MODEL_DIR))
     p.add_argument("--quick", action="store_true", help="5 sentences, 2 streamed per set")
     p.add_argument("--prompt", choices=["none", "sales"], default="none")
-    p.add_argument("--pad-s", type=float, default=None, help="a fixed pad (default: adaptive)")
+    p.add_argument("--pad-s", type=float, default=None, help="WhisperAsr pad_s (default: its own)")
     p.add_argument("--beam", type=int, default=None, help="WhisperAsr beam_size")
     p.add_argument("--end-silence-ms", type=int, default=defaults.end_silence_ms)
     p.add_argument("--speculate-ms", type=int, default=defaults.asr_speculate_ms)
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {"cpu_threads": 1, "max_workers": 1}
     if args.pad_s is not None:
-        kwargs["pad_s"], kwargs["min_window_s"] = args.pad_s, 0.0
+        kwargs["pad_s"] = args.pad_s
     if args.beam is not None:
         kwargs["beam_size"] = args.beam
     asr = WhisperAsr(args.model, **kwargs)
@@ -445,7 +445,6 @@ def main(argv: list[str] | None = None) -> int:
         "engine": "whisper-base int8, utterance window (StreamAdapter)",
         "settings": {
             "pad_s": asr.pad_s,
-            "min_window_s": asr.min_window_s,
             "beam_size": asr.beam_size,
             "cpu_threads": 1,
             "prompt": args.prompt,

@@ -316,7 +316,6 @@ async def main() -> None:
         max_workers=1 if args.stage == "latency" else args.workers,
         beam_size=args.beam,
         pad_s=args.pad,
-        min_window_s=0.0,  # --pad is a fixed pad here
         retry_full_window=not args.no_retry,
     )
     started = time.perf_counter()

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from speech import audio
@@ -169,20 +168,3 @@ async def test_latin_drift_is_retried_on_the_same_short_window(
     assert calls == [("utterance", False), ("utterance", True)]
     assert (asr.stats.latin_retries, asr.stats.full_window_retries) == (before[0] + 1, before[1])
     assert "You" not in result.text and result.text
-
-
-@pytest.mark.asr
-def test_window_is_at_least_six_seconds_with_two_of_padding(
-    asr: WhisperAsr, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pads: list[float] = []
-    real = asr._features
-
-    def spy(samples: Any, window: Any, pad_s: float) -> Any:
-        pads.append(round(pad_s, 3))
-        return real(samples, window, pad_s)
-
-    monkeypatch.setattr(asr, "_features", spy)
-    for seconds in (1.0, 3.0, 5.0):
-        asr._decode(np.zeros(int(seconds * 16000), np.float32), None, "utterance")
-    assert pads == [5.0, 3.0, 2.0]

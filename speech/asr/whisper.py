@@ -13,15 +13,10 @@ irregularly is decoded once more on the standard 30 s window. ``draft`` decodes 
 the retries and use greedy search on ``draft_pad_s`` of padding. ``language`` may be given per
 call.
 
-The padding trades speed for accuracy. Measured with bench/espeak_roundtrip.py (espeak callee
+``pad_s`` trades speed for accuracy. Measured with bench/espeak_roundtrip.py (espeak callee
 lines over an 8 kHz mu-law leg, SALES_REPLIES_PROMPT, 72 decodes each): pad 1 s -> intent right
 52/72, and short lines loop and get retried on the full window (0.9 s for a 2 s line); pad 5 s
--> 57/72 at ~0.15-0.2 s per short utterance; full 30 s window -> 60/72 at ~0.75 s. Short
-windows are what loop, so the window is at least ``min_window_s`` (6 s) with at least ``pad_s``
-(2 s) of padding: a 1 s reply gets 5 s, a 4.5 s one 2 s. On bench/asr.py's 44 utterances that
-kept CER (0.634 against 0.644 with a fixed 5 s pad) and cut decode time for 3.5-5 s
-utterances by ~14 % (162-179 against 187-211 ms, side by side), which is the tail of the
-end-of-speech latency.
+-> 57/72 at ~0.15-0.2 s per short utterance; full 30 s window -> 60/72 at ~0.75 s. Default 5 s.
 
 Install the model with ``make install`` (``python scripts/install_models.py``), never at run time.
 """
@@ -176,8 +171,7 @@ class WhisperAsr:
         initial_prompt: str | None = None,
         beam_size: int = 2,
         window: Window = "utterance",
-        pad_s: float = 2.0,
-        min_window_s: float = 6.0,
+        pad_s: float = 5.0,
         draft_pad_s: float = 1.0,
         tokens_per_s: float = 8.0,
         retry_full_window: bool = True,
@@ -213,7 +207,6 @@ class WhisperAsr:
         self.beam_size = beam_size
         self.window: Window = window
         self.pad_s = pad_s
-        self.min_window_s = min_window_s
         self.draft_pad_s = draft_pad_s
         self.tokens_per_s = tokens_per_s
         self.retry_full_window = retry_full_window
@@ -262,9 +255,7 @@ class WhisperAsr:
         no_latin: bool = False,
     ) -> _Decoded:
         tokenizer = self._tokenizer_for(language or self.language)
-        if pad_s is None:
-            pad_s = max(self.pad_s, self.min_window_s - len(samples) / audio.WHISPER_RATE)
-        features = self._features(samples, window, pad_s)
+        features = self._features(samples, window, self.pad_s if pad_s is None else pad_s)
         encoder_output = self._model.encode(features)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
         tokens = self._model.get_prompt(tokenizer, previous, without_timestamps=True)
