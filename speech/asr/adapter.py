@@ -316,9 +316,6 @@ class AdapterStream(EventStream):
                 self._a.scheduler.cancel(utt.spec[1])
                 utt.spec = None
         elif silence >= spec_ms and utt.spec is None:
-            # a busy engine: wait until the pause is long enough to be worth the decode
-            if not self._a.idle and silence < max(spec_ms, self._a.early_end_ms or 0):
-                return
             snap = self._ep.peek()
             if snap is None:
                 return
