@@ -60,7 +60,7 @@ class SpeechConfig:
     max_utterance_s: float = 15.0
     vad_confirm: bool = True  # Silero (ONNX, no torch) confirms onsets and unconfirmed speech
     asr_partial_interval_s: float = 0.7  # re-decode while the callee talks; 0: no partials
-    asr_speculate_ms: int = 120  # decode after this much silence, before the endpoint; 0: off
+    asr_speculate_ms: int = 80  # decode after this much silence, before the endpoint; 0: off
     asr_early_end_ms: int = 300  # end a turn that reads complete after this silence; 0: off
     asr_backup: str = ""  # second engine name: FallbackAdapter([asr_engine, asr_backup])
     asr_languages: str = ""  # per-lead routing, "language=engine,...", e.g. "yue=vosk"

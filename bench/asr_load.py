@@ -6,7 +6,7 @@
 Every simulated callee talks like one on a sales call: a pause while the robot speaks (1.5-3.5 s),
 then one reply from the bench's test set (espeak, 8 kHz, G.711; utterances up to 5 s), so about
 a third of each stream is speech. All N streams push 20 ms frames in real time into one shared
-``StreamAdapter`` (the configured endpointing: speculation at 120 ms, early end at 300 ms, full
+``StreamAdapter`` (the configured endpointing: speculation at 80 ms, early end at 300 ms, full
 endpoint 700 ms, Silero confirmation) over one ``WhisperAsr`` with one worker on one thread.
 The same seeded schedule runs twice: with the ``DecodeScheduler``'s finals-first order and with
 plain FIFO. Reported per run: final latency from the true end of speech (p50/p95/max), how long
