@@ -19,8 +19,7 @@ from typing import Any, Final
 import numpy as np
 
 from nlu.base import INTENTS, IntentResult
-from nlu.normalize import normalize
-from nlu.postprocess import decide
+from nlu.postprocess import decide, decide_batch
 from nlu.sptok import SpTokenizer
 
 MANIFEST: Final = "manifest.json"
@@ -103,12 +102,7 @@ class EncoderIntentClassifier:
         self, texts: Sequence[str], context: Mapping[str, Any] | None = None
     ) -> list[IntentResult]:
         """Like ``classify`` for many texts, with one encoder call (throughput)."""
-        normalized = [normalize(t) for t in texts]
-        todo = [n for n in normalized if n]
-        probs = dict(zip(todo, self.probabilities_batch(todo), strict=True))
-        return [
-            decide(t, self, context, probs.get(n)) for t, n in zip(texts, normalized, strict=True)
-        ]
+        return decide_batch(texts, self, context)
 
     # -- persistence ----------------------------------------------------------------------
     @classmethod

@@ -17,8 +17,7 @@ import numpy as np
 from nlu.base import IntentResult
 from nlu.encoder import EncoderIntentClassifier
 from nlu.linear import LinearIntentClassifier
-from nlu.normalize import normalize
-from nlu.postprocess import decide
+from nlu.postprocess import decide, decide_batch
 
 
 class EnsembleIntentClassifier:
@@ -55,6 +54,10 @@ class EnsembleIntentClassifier:
     def probabilities(self, normalized: str) -> np.ndarray:
         return self._mix(self.student.probabilities(normalized), normalized)
 
+    def probabilities_batch(self, normalized: Sequence[str]) -> np.ndarray:
+        batch = self.student.probabilities_batch(normalized)
+        return np.array([self._mix(p, n) for n, p in zip(normalized, batch, strict=True)])
+
     def embed(self, normalized: str) -> np.ndarray:
         return self.student.embed(normalized)
 
@@ -64,10 +67,4 @@ class EnsembleIntentClassifier:
     def classify_batch(
         self, texts: Sequence[str], context: Mapping[str, Any] | None = None
     ) -> list[IntentResult]:
-        normalized = [normalize(t) for t in texts]
-        todo = [n for n in normalized if n]
-        batch = self.student.probabilities_batch(todo)
-        probs = {n: self._mix(p, n) for n, p in zip(todo, batch, strict=True)}
-        return [
-            decide(t, self, context, probs.get(n)) for t, n in zip(texts, normalized, strict=True)
-        ]
+        return decide_batch(texts, self, context)
