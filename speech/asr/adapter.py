@@ -171,7 +171,7 @@ class _Utterance:
         self.onset: asyncio.Task[None] | None = None  # onset confirmation
         self.partial: asyncio.Task[None] | None = None
         self.partial_mark_ms = 0
-        self.spec: tuple[tuple[float, int], DecodeJob] | None = None
+        self.spec: DecodeJob | None = None  # the speculative decode of this utterance
         self.early_checked: DecodeJob | None = None  # the speculation judged for an early end
 
 
@@ -313,13 +313,13 @@ class AdapterStream(EventStream):
         silence = self._ep.silence_ms
         if silence == 0:
             if utt.spec is not None:  # speech resumed: drop that decode if it has not started
-                self._a.scheduler.cancel(utt.spec[1])
+                self._a.scheduler.cancel(utt.spec)
                 utt.spec = None
         elif silence >= spec_ms and utt.spec is None:
             snap = self._ep.peek()
             if snap is None:
                 return
-            utt.spec = ((snap.start_t, len(snap.pcm)), self._submit(snap.pcm, Priority.SPECULATIVE))
+            utt.spec = self._submit(snap.pcm, Priority.SPECULATIVE)
             self._a.stats.speculative += 1
 
     def _maybe_end_early(self, utt: _Utterance) -> bool:
@@ -328,7 +328,7 @@ class AdapterStream(EventStream):
         early = self._a.early_end_ms
         if early is None or utt.spec is None or self._ep.silence_ms < early:
             return False
-        job = utt.spec[1]
+        job = utt.spec
         fut = job.future
         if job is utt.early_checked or not fut.done() or fut.cancelled() or fut.exception():
             return False
@@ -379,10 +379,10 @@ class AdapterStream(EventStream):
         spec = utt.spec
         # no voiced frame since the speculation (else it was dropped): the final's audio is the
         # same speech, with at most a little more trailing silence
-        if spec is not None and spec[0][0] == ev.start_t and not ev.capped:
+        if spec is not None and not ev.capped:
             self._a.stats.speculative_used += 1
-            self._a.scheduler.promote(spec[1])
-            tr = await asyncio.shield(spec[1].future)
+            self._a.scheduler.promote(spec)
+            tr = await asyncio.shield(spec.future)
         else:
             tr = await asyncio.shield(self._submit(ev.pcm, Priority.FINAL).future)
         if previous is not None:  # finals go out in utterance order
