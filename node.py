@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
 
 from sqlalchemy import select
 
@@ -19,6 +18,7 @@ from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import Dialer, TrunkConfig
 from config import Config
+from crm_sync.base import CrmAdapter
 from crm_sync.outbox import deliver_pending
 from engines import (
     make_asr,
@@ -35,13 +35,10 @@ from nlu.base import INTENTS
 log = logging.getLogger(__name__)
 
 
-_UNSET: Any = object()
-
-
-async def run_node(cfg: Config, *, crm: Any = _UNSET, poll_s: float = 5.0) -> None:
-    """Run until cancelled. `crm` defaults to the configured adapter (``make_crm``); None
-    leaves qualified leads in the outbox. `poll_s`: pause between dialing rounds."""
-    crm = make_crm(cfg) if crm is _UNSET else crm
+async def run_node(cfg: Config, *, poll_s: float = 5.0) -> None:
+    """Run until cancelled. The CRM is ``crm.engine`` (with "none", qualified leads stay in
+    the outbox). `poll_s`: pause between dialing rounds."""
+    crm = make_crm(cfg)
     db = init_db(cfg.database.url)
     nlu, asr = make_nlu(cfg), make_asr(cfg)
     prompts = make_prompts(cfg, make_tts(cfg))
@@ -81,7 +78,7 @@ async def run_node(cfg: Config, *, crm: Any = _UNSET, poll_s: float = 5.0) -> No
                 await (await dialer_for(camp.script)).run_until_idle(camp.id)
             await asyncio.sleep(poll_s)
 
-    async def deliver_forever() -> None:
+    async def deliver_forever(crm: CrmAdapter) -> None:
         while True:
             sent, failed = await deliver_pending(db, crm)
             if sent or failed:
@@ -94,7 +91,7 @@ async def run_node(cfg: Config, *, crm: Any = _UNSET, poll_s: float = 5.0) -> No
         async with asyncio.TaskGroup() as tg:
             tg.create_task(dial_forever(), name="node.dialer")
             if crm is not None:
-                tg.create_task(deliver_forever(), name="node.outbox")
+                tg.create_task(deliver_forever(crm), name="node.outbox")
     finally:
         await tel.close()
         await bus.close()
