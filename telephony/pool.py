@@ -180,6 +180,7 @@ class _Proc(asyncio.SubprocessProtocol):
         for msg in messages:
             if isinstance(msg, ipc.Control) and msg.body.get("ev") == "ready":
                 if not self.ready.done():
+                    self._worker.on_ready(self, msg.body)  # before anyone sees it running
                     self.ready.set_result(msg.body)
             else:
                 self._worker.on_message(msg)
@@ -257,7 +258,7 @@ class _Worker:
         self._next_num = 1
         proc = _Proc(self)
         self.proc = proc
-        transport, _ = await loop.subprocess_exec(
+        await loop.subprocess_exec(
             lambda: proc,
             *self.argv,
             stdin=asyncio.subprocess.PIPE,
@@ -275,11 +276,15 @@ class _Worker:
         if not proc.running:
             rc = proc.exited.result() if proc.exited.done() else None
             raise WorkerStartError(f"media worker {self.index} did not start (exit code {rc})")
-        self.sip_port = int(proc.ready.result()["sip_port"])
-        self.pid = transport.get_pid()
+        log.info("media worker ready", extra={"worker": self.index, "sip_port": self.sip_port})
+
+    def on_ready(self, proc: _Proc, body: dict[str, Any]) -> None:
+        """The new process answered: from now on `alive`, so its pid, port and heartbeat
+        clock must already be its own (not the lost process's)."""
+        self.sip_port = int(body["sip_port"])
+        self.pid = proc.transport.get_pid() if proc.transport is not None else None
         self.started_at = self.last_pong = time.monotonic()
         self.kill_reason = ""
-        log.info("media worker ready", extra={"worker": self.index, "sip_port": self.sip_port})
 
     async def wait_exit(self) -> int | None:
         assert self.proc is not None
