@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from config import ConfigError, load_config
+from app.config import ConfigError, load_config
 
 
 def _nlu(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def _nlu(args: argparse.Namespace) -> int:
     from nlu import cli
 
     if args.nlu_cmd == "classify":
-        from engines import make_nlu
+        from app.engines import make_nlu
 
         context = {"timezone": args.timezone or cfg.campaign.timezone}
         return cli.classify_stream(make_nlu(cfg), sys.stdin, sys.stdout, context) or 0
@@ -35,7 +35,7 @@ def _nlu(args: argparse.Namespace) -> int:
             return cli.train_main(args.out, distill=True, stage=args.stage, work_dir=args.work) or 0
         return cli.train_main(args.out or "build/nlu/linear") or 0
     if args.nlu_cmd == "eval":
-        from engines import make_nlu
+        from app.engines import make_nlu
 
         path = args.file
         if args.heldout:
@@ -51,7 +51,7 @@ def _nlu(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from demo import run_demo
+    from app.demo import run_demo
 
     cfg = load_config(args.config)
     return asyncio.run(run_demo(cfg, keep_db=args.keep_db))
@@ -66,7 +66,7 @@ def _until_interrupted(main: Coroutine[Any, Any, None]) -> int:
 
 
 def _callee(args: argparse.Namespace) -> int:
-    from demo import run_callee_forever
+    from app.demo import run_callee_forever
 
     return _until_interrupted(run_callee_forever(load_config(args.config)))
 
@@ -124,13 +124,13 @@ def _report_daily(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from node import run_node
+    from app.node import run_node
 
     return _until_interrupted(run_node(load_config(args.config)))
 
 
 def _asr_transcribe(args: argparse.Namespace) -> int:
-    from engines import make_asr
+    from app.engines import make_asr
     from speech.asr.cli import transcribe_files
 
     asr = make_asr(load_config(args.config))

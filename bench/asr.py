@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from config import SpeechConfig
+from app.config import SpeechConfig
 from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import Final, Partial, SpeechEnded, SpeechStarted

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asr as asr_bench  # bench/asr.py: the test set
 
-from config import SpeechConfig
+from app.config import SpeechConfig
 from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import Final

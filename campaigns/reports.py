@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from config import ReportConfig
+from app.config import ReportConfig
 from crm_sync.outbox import MAX_TRIES
 from models import CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn
 

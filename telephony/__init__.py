@@ -20,6 +20,7 @@ from telephony.base import (
     PlayoutMark,
     Progress,
     Telephony,
+    TelephonyBusyError,
 )
 from telephony.fake import (
     FakeCall,
@@ -57,6 +58,7 @@ __all__ = [
     "PoolInboundCall",
     "Progress",
     "Telephony",
+    "TelephonyBusyError",
     "WorkerPool",
     "WorkerStartError",
     "answers",

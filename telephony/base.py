@@ -11,10 +11,36 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-SAMPLE_RATE = 8000
-FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
-FRAME_BYTES = FRAME_SAMPLES * 2
+from core.audio import FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE
+from core.vocab import Disposition
+
+__all__ = [
+    "FRAME_BYTES",
+    "FRAME_MS",
+    "FRAME_SAMPLES",
+    "SAMPLE_RATE",
+    "CallEvent",
+    "CallHandle",
+    "CallState",
+    "DialRequest",
+    "Disposition",
+    "Dtmf",
+    "EndReason",
+    "InboundCall",
+    "PlayoutCleared",
+    "PlayoutMark",
+    "Progress",
+    "Telephony",
+    "TelephonyBusyError",
+]
+
+# Why a call ended is the attempt's disposition: one vocabulary (core.vocab).
+EndReason = Disposition
+
+
+class TelephonyBusyError(RuntimeError):
+    """Every call slot is in use: `dial()` placed no call. Not the lead's fault: a dialer
+    that honours `free_slots` never sees it, and one that does must not count it as a try."""
 
 
 class CallState(enum.StrEnum):
@@ -24,17 +50,6 @@ class CallState(enum.StrEnum):
     RINGING = "ringing"
     ANSWERED = "answered"
     ENDED = "ended"
-
-
-class EndReason(enum.StrEnum):
-    """Why a call ended; stored as the attempt's disposition when nothing better is known."""
-
-    COMPLETED = "completed"  # answered, then hung up by either side
-    BUSY = "busy"  # 486/600
-    NO_ANSWER = "no_answer"  # ring timeout, 408/480
-    REJECTED = "rejected"  # 603 decline and other 4xx/5xx/6xx finals
-    FAILED = "failed"  # unreachable, transport error, bad URI
-    WORKER_LOST = "worker_lost"  # the media worker process died mid-call
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +151,14 @@ class Telephony(Protocol):
 
     async def close(self) -> None: ...
 
+    @property
+    def free_slots(self) -> int:
+        """Calls that `dial()` can place right now (0 while full or not running)."""
+        ...
+
     async def dial(self, request: DialRequest) -> CallHandle:
-        """Start an outbound call; returns at once, progress arrives as events."""
+        """Start an outbound call; returns at once, progress arrives as events. Raises
+        `TelephonyBusyError` at once, placing nothing, when `free_slots` is 0."""
         ...
 
     async def incoming(self) -> InboundCall:

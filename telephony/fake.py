@@ -35,8 +35,8 @@ from telephony.base import (
     PlayoutCleared,
     PlayoutMark,
     Progress,
+    TelephonyBusyError,
 )
-from telephony.pool import PoolBusyError
 
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 _PHRASES = {403: "Forbidden", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here"}
@@ -231,7 +231,7 @@ class FakeTelephony:
     ) -> None:
         self.default = outcome or answers()
         self.auto_play = auto_play
-        self.max_calls = max_calls  # like the pool's capacity: dial() raises PoolBusyError
+        self.max_calls = max_calls  # like the pool's capacity: dial() raises TelephonyBusyError
         self.calls: list[FakeCall] = []  # every dialed call, in order
         self.inbound: list[FakeInboundCall] = []
         self.closed = False
@@ -272,12 +272,19 @@ class FakeTelephony:
         for call in [*self.calls, *self.inbound]:
             await call.hangup()
 
+    @property
+    def free_slots(self) -> int:
+        """Like the pool's: calls `dial()` can place now (``max_calls`` None: 1000)."""
+        if self.closed:
+            return 0
+        live = sum(c.ended is None for c in [*self.calls, *self.inbound])
+        return max(0, (1000 if self.max_calls is None else self.max_calls) - live)
+
     async def dial(self, request: DialRequest) -> FakeCall:
         if self.closed:
             raise RuntimeError("telephony is closed")
-        live = sum(c.ended is None for c in [*self.calls, *self.inbound])
-        if self.max_calls is not None and live >= self.max_calls:
-            raise PoolBusyError(f"all {self.max_calls} call slots are busy")
+        if self.free_slots <= 0:
+            raise TelephonyBusyError(f"all {self.max_calls} call slots are busy")
         outcome = self._by_uri.get(request.uri) or (
             self._script.popleft() if self._script else self.default
         )

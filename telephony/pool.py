@@ -35,6 +35,7 @@ from telephony.base import (
     PlayoutCleared,
     PlayoutMark,
     Progress,
+    TelephonyBusyError,
 )
 
 log = logging.getLogger("telephony.pool")
@@ -46,7 +47,7 @@ AUDIO_BACKLOG_FRAMES = 500  # 10 s of unread callee audio, then the oldest frame
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
-class PoolBusyError(RuntimeError):
+class PoolBusyError(TelephonyBusyError):
     """Every call slot of every live worker is in use; try again when a call ends."""
 
 

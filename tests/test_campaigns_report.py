@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import main
 from campaigns import reports
 from campaigns.reports import ReportError, daily_report, to_csv
-from config import ReportConfig, load_config
+from app.config import ReportConfig, load_config
 from crm_sync.outbox import MAX_TRIES
 from models import CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn, init_db
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_config
+from app.config import ConfigError, load_config
 
 
 def test_shipped_config_loads() -> None:

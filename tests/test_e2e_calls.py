@@ -25,9 +25,9 @@ from bus.fake import RecordingBus
 from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
-from config import Config, load_config
-from demo import make_callee
-from engines import (
+from app.config import Config, load_config
+from app.demo import make_callee
+from app.engines import (
     make_asr,
     make_nlu,
     make_prompts,

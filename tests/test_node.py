@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from config import load_config
-from engines import EngineConfigError, make_crm
+from app.config import load_config
+from app.engines import EngineConfigError, make_crm
 from models import CallAttempt, Campaign, Lead, OutboxItem, init_db
-from node import run_node
+from app.node import run_node
 
 
 class Webhook:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from config import Config
+from app.config import Config
 
 if TYPE_CHECKING:
     from callflow.script import Script

@@ -16,8 +16,8 @@ from bus import make_bus
 from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
-from config import Config
-from engines import (
+from app.config import Config
+from app.engines import (
     make_asr,
     make_endpointer_factory,
     make_nlu,

@@ -17,10 +17,10 @@ from bus import make_bus
 from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import Dialer, TrunkConfig
-from config import Config
+from app.config import Config
 from crm_sync.base import CrmAdapter
 from crm_sync.outbox import deliver_pending
-from engines import (
+from app.engines import (
     make_asr,
     make_crm,
     make_nlu,
