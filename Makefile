@@ -8,6 +8,6 @@ test:
 check:
 	./dev.sh check
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy .
+	./dev.sh lint
 fmt:
 	.venv/bin/ruff format . && .venv/bin/ruff check --fix .

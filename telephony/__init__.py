@@ -1,7 +1,9 @@
 """Telephony: SIP/RTP media workers behind a small interface (see `telephony.base`).
 
 `WorkerPool` is the real engine (pjsua2 worker processes); `FakeTelephony` is the scripted
-in-memory engine for tests. Neither import pulls in pjsua2: only the worker processes do.
+in-memory engine for tests (its callee behaviours are `Scenario`s). Both honour `free_slots`
+and raise `TelephonyBusyError` from `dial()` when full. Neither import pulls in pjsua2: only the
+worker processes do; `telephony.ipc` is the wire between them and the pool.
 """
 
 from telephony.base import (
@@ -13,8 +15,8 @@ from telephony.base import (
     CallHandle,
     CallState,
     DialRequest,
+    Disposition,
     Dtmf,
-    EndReason,
     InboundCall,
     PlayoutCleared,
     PlayoutMark,
@@ -26,7 +28,7 @@ from telephony.fake import (
     FakeCall,
     FakeInboundCall,
     FakeTelephony,
-    Outcome,
+    Scenario,
     answers,
     busy,
     fails,
@@ -44,19 +46,19 @@ __all__ = [
     "CallHandle",
     "CallState",
     "DialRequest",
+    "Disposition",
     "Dtmf",
-    "EndReason",
     "FakeCall",
     "FakeInboundCall",
     "FakeTelephony",
     "InboundCall",
-    "Outcome",
     "PlayoutCleared",
     "PlayoutMark",
     "PoolBusyError",
     "PoolCall",
     "PoolInboundCall",
     "Progress",
+    "Scenario",
     "Telephony",
     "TelephonyBusyError",
     "WorkerPool",

@@ -1,7 +1,11 @@
 """Telephony interface: what the brain sees of a call.
 
 Audio crossing this boundary is always signed 16-bit little-endian mono PCM at 8 kHz,
-in 20 ms frames (160 samples, 320 bytes). Workers know SIP/RTP and frames, nothing more.
+in 20 ms frames (160 samples, 320 bytes; defined in `core.audio`, re-exported here). Workers
+know SIP/RTP and frames, nothing more. How a call ended is a `core.vocab.Disposition`.
+
+A `Telephony` has a fixed number of call slots: a dialer reads `free_slots` and dials no more
+than that; `dial()` on a full engine raises `TelephonyBusyError` at once.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class Progress:
     state: CallState
     sip_code: int | None = None
     reason: str = ""  # SIP reason phrase or a short error text
-    end_reason: EndReason | None = None  # set when state is ENDED
+    end_reason: Disposition | None = None  # set when state is ENDED
     hangup_by: str | None = None  # "local" | "remote" | None, when state is ENDED
 
 

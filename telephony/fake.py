@@ -5,6 +5,7 @@ the same scenarios against both)::
 
     fake = FakeTelephony()
     fake.script(busy())                    # next dial: RINGING, then ENDED(BUSY, 486)
+    fake.script_uri(uri, answers(ring_s=2))  # every dial of uri: a `Scenario`
     call = await fake.dial(DialRequest("sip:1380001@sim"))
     fake.calls[-1].push_audio(pcm)         # the callee speaks (split into 20 ms frames)
     fake.calls[-1].played                  # robot audio the callee has "heard"
@@ -12,6 +13,9 @@ the same scenarios against both)::
 Playout: with ``auto_play=True`` (default) queued robot audio counts as played at once, so
 marks fire immediately. With ``auto_play=False`` the test drives time: `FakeCall.advance(ms)`
 plays that much audio and fires the marks it passes; `clear_audio()` reports what was dropped.
+
+Capacity: with ``max_calls`` set, `free_slots` counts what is left (0 once closed) and a dial
+beyond it raises `TelephonyBusyError` at once, as the pool does.
 """
 
 from __future__ import annotations
@@ -23,58 +27,57 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from telephony import ipc
+from core.audio import FRAME_BYTES, pcm_bytes, pcm_ms
+from core.vocab import Disposition
 from telephony.base import (
-    FRAME_BYTES,
-    SAMPLE_RATE,
     CallEvent,
     CallState,
     DialRequest,
     Dtmf,
-    EndReason,
     PlayoutCleared,
     PlayoutMark,
     Progress,
     TelephonyBusyError,
 )
+from telephony.channel import Channel
+from telephony.media import disposition_for_code
 
-BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 _PHRASES = {403: "Forbidden", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here"}
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """How the scripted callee treats a dial."""
+class Scenario:
+    """How the scripted callee treats a dial (see `answers`, `busy`, `rejected`, ...)."""
 
     answer: bool = True
-    ring_s: float = 0.0  # RINGING -> final outcome
-    end_reason: EndReason | None = None  # when not answered
+    ring_s: float = 0.0  # RINGING -> answered or ended
+    disposition: Disposition | None = None  # when not answered
     sip_code: int | None = None
     reason: str = ""
     ringing: bool = True  # send Progress(RINGING, 180) first
     hangup_by: str | None = None
 
 
-def answers(ring_s: float = 0.0) -> Outcome:
-    return Outcome(ring_s=ring_s)
+def answers(ring_s: float = 0.0) -> Scenario:
+    return Scenario(ring_s=ring_s)
 
 
-def busy(ring_s: float = 0.0) -> Outcome:
-    return Outcome(False, ring_s, EndReason.BUSY, 486, "Busy Here", hangup_by="remote")
+def busy(ring_s: float = 0.0) -> Scenario:
+    return Scenario(False, ring_s, Disposition.BUSY, 486, "Busy Here", hangup_by="remote")
 
 
-def rejected(code: int = 603, ring_s: float = 0.0) -> Outcome:
-    end = ipc.end_reason_for_code(code)
-    return Outcome(False, ring_s, end, code, _PHRASES.get(code, "Decline"), hangup_by="remote")
+def rejected(code: int = 603, ring_s: float = 0.0) -> Scenario:
+    end = disposition_for_code(code)
+    return Scenario(False, ring_s, end, code, _PHRASES.get(code, "Decline"), hangup_by="remote")
 
 
-def no_answer(ring_s: float = 0.0) -> Outcome:
+def no_answer(ring_s: float = 0.0) -> Scenario:
     """The ring timeout expires (after ``ring_s`` of fake time, not the request's timeout)."""
-    return Outcome(False, ring_s, EndReason.NO_ANSWER, 487, "ring timeout", hangup_by="local")
+    return Scenario(False, ring_s, Disposition.NO_ANSWER, 487, "ring timeout", hangup_by="local")
 
 
-def fails(reason: str = "unreachable") -> Outcome:
-    return Outcome(False, 0.0, EndReason.FAILED, None, reason, ringing=False)
+def fails(reason: str = "unreachable") -> Scenario:
+    return Scenario(False, 0.0, Disposition.FAILED, None, reason, ringing=False)
 
 
 class FakeCall:
@@ -86,8 +89,8 @@ class FakeCall:
         self.played = bytearray()  # robot audio the callee has heard
         self.dtmf_sent: list[str] = []
         self._owner = owner
-        self._events: ipc.Channel[CallEvent] = ipc.Channel()
-        self._audio: ipc.Channel[bytes] = ipc.Channel()
+        self._events: Channel[CallEvent] = Channel()
+        self._audio: Channel[bytes] = Channel()
         self._pending = bytearray()
         self._queued = 0
         self._played_total = 0
@@ -97,10 +100,10 @@ class FakeCall:
 
     # --- CallHandle ---
 
-    def events(self) -> ipc.Channel[CallEvent]:
+    def events(self) -> Channel[CallEvent]:
         return self._events
 
-    def audio(self) -> ipc.Channel[bytes]:
+    def audio(self) -> Channel[bytes]:
         return self._audio
 
     def send_audio(self, pcm: bytes) -> None:
@@ -128,7 +131,7 @@ class FakeCall:
         self._pending.clear()
         self._played_total = self._queued
         self._marks.clear()
-        self._events.put(PlayoutCleared(dropped // BYTES_PER_MS))
+        self._events.put(PlayoutCleared(pcm_ms(dropped)))
 
     def send_dtmf(self, digits: str) -> None:
         self.dtmf_sent.extend(digits)
@@ -138,11 +141,11 @@ class FakeCall:
             return
         await self._owner._stop_script(self)
         if self.answered:
-            self._end(EndReason.COMPLETED, 200, "OK", "local")
+            self._end(Disposition.COMPLETED, 200, "OK", "local")
         elif self.request is not None:
-            self._end(EndReason.NO_ANSWER, 487, "Request Terminated", "local")
+            self._end(Disposition.NO_ANSWER, 487, "Request Terminated", "local")
         else:
-            self._end(EndReason.REJECTED, 603, "Decline", "local")
+            self._end(Disposition.REJECTED, 603, "Decline", "local")
 
     @property
     def ended(self) -> Progress | None:
@@ -152,11 +155,11 @@ class FakeCall:
 
     @property
     def queued_ms(self) -> int:
-        return len(self._pending) // BYTES_PER_MS
+        return pcm_ms(self._pending)
 
     def advance(self, ms: int) -> None:
         """Play ``ms`` of queued robot audio; fire the marks it passes."""
-        n = min(len(self._pending), ms * BYTES_PER_MS)
+        n = min(len(self._pending), pcm_bytes(ms / 1000))
         self.played += self._pending[:n]
         del self._pending[:n]
         self._played_total += n
@@ -164,7 +167,7 @@ class FakeCall:
             self._events.put(PlayoutMark(self._marks.popleft()[1]))
 
     def advance_all(self) -> None:
-        self.advance(len(self._pending) // BYTES_PER_MS + 1)
+        self.advance(pcm_ms(self._pending) + 1)
 
     def push_audio(self, pcm: bytes) -> None:
         """The callee speaks: delivered on `audio()` as 20 ms frames (last one padded)."""
@@ -182,9 +185,9 @@ class FakeCall:
             return
         self._owner._cancel_script(self)
         if self.answered:
-            self._end(EndReason.COMPLETED, 200, "Normal call clearing", "remote")
+            self._end(Disposition.COMPLETED, 200, "Normal call clearing", "remote")
         else:
-            self._end(EndReason.NO_ANSWER, 487, "Request Terminated", "remote")
+            self._end(Disposition.NO_ANSWER, 487, "Request Terminated", "remote")
 
     # --- internals ---
 
@@ -193,7 +196,7 @@ class FakeCall:
             self.answered = self.answered or state is CallState.ANSWERED
             self._events.put(Progress(state, code, reason))
 
-    def _end(self, end: EndReason, code: int | None, reason: str, by: str | None) -> None:
+    def _end(self, end: Disposition, code: int | None, reason: str, by: str | None) -> None:
         if self._ended is not None:
             return
         self._ended = Progress(CallState.ENDED, code, reason, end, by)
@@ -216,37 +219,37 @@ class FakeInboundCall(FakeCall):
 
     async def reject(self, code: int = 486) -> None:
         if self._ended is None and not self.answered:
-            self._end(ipc.end_reason_for_code(code), code, _PHRASES.get(code, "Decline"), "local")
+            self._end(disposition_for_code(code), code, _PHRASES.get(code, "Decline"), "local")
 
 
 class FakeTelephony:
-    """Scripted `Telephony`: every dial follows the next scripted `Outcome` (or the default)."""
+    """Scripted `Telephony`: every dial follows the next scripted `Scenario` (or the default)."""
 
     def __init__(
         self,
         *,
-        outcome: Outcome | None = None,
+        scenario: Scenario | None = None,
         auto_play: bool = True,
         max_calls: int | None = None,
     ) -> None:
-        self.default = outcome or answers()
+        self.default = scenario or answers()
         self.auto_play = auto_play
         self.max_calls = max_calls  # like the pool's capacity: dial() raises TelephonyBusyError
         self.calls: list[FakeCall] = []  # every dialed call, in order
         self.inbound: list[FakeInboundCall] = []
         self.closed = False
-        self._script: deque[Outcome] = deque()
-        self._by_uri: dict[str, Outcome] = {}
-        self._incoming: ipc.Channel[FakeInboundCall] = ipc.Channel()
+        self._script: deque[Scenario] = deque()
+        self._by_uri: dict[str, Scenario] = {}
+        self._incoming: Channel[FakeInboundCall] = Channel()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def script(self, *outcomes: Outcome) -> None:
-        """Outcomes for the next dials, in order; then the default again."""
-        self._script.extend(outcomes)
+    def script(self, *scenarios: Scenario) -> None:
+        """Scenarios for the next dials, in order; then the default again."""
+        self._script.extend(scenarios)
 
-    def script_uri(self, uri: str, outcome: Outcome) -> None:
-        """Every dial of ``uri`` gets ``outcome`` (takes precedence over `script`)."""
-        self._by_uri[uri] = outcome
+    def script_uri(self, uri: str, scenario: Scenario) -> None:
+        """Every dial of ``uri`` gets ``scenario`` (takes precedence over `script`)."""
+        self._by_uri[uri] = scenario
 
     def ring_in(
         self, to_user: str = "13800000001", from_uri: str = "sip:caller@sim"
@@ -285,12 +288,12 @@ class FakeTelephony:
             raise RuntimeError("telephony is closed")
         if self.free_slots <= 0:
             raise TelephonyBusyError(f"all {self.max_calls} call slots are busy")
-        outcome = self._by_uri.get(request.uri) or (
+        scenario = self._by_uri.get(request.uri) or (
             self._script.popleft() if self._script else self.default
         )
         call = FakeCall(self, request)
         self.calls.append(call)
-        self._spawn(call, self._run(call, outcome))
+        self._spawn(call, self._run(call, scenario))
         return call
 
     async def incoming(self) -> FakeInboundCall:
@@ -325,12 +328,12 @@ class FakeTelephony:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _run(self, call: FakeCall, outcome: Outcome) -> None:
-        if outcome.ringing:
+    async def _run(self, call: FakeCall, scenario: Scenario) -> None:
+        if scenario.ringing:
             call._progress(CallState.RINGING, 180, "Ringing")
-        await asyncio.sleep(outcome.ring_s)
-        if outcome.answer:
+        await asyncio.sleep(scenario.ring_s)
+        if scenario.answer:
             call._progress(CallState.ANSWERED, 200, "OK")
         else:
-            end = outcome.end_reason or EndReason.FAILED
-            call._end(end, outcome.sip_code, outcome.reason, outcome.hangup_by)
+            end = scenario.disposition or Disposition.FAILED
+            call._end(end, scenario.sip_code, scenario.reason, scenario.hangup_by)

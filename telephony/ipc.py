@@ -1,32 +1,38 @@
-"""Framing between the brain and a media worker over the worker's stdin/stdout pipes.
+"""The wire between the brain and a media worker (its stdin/stdout pipes); only this module
+knows its form.
 
-Every message is a 9-byte header, then the payload::
+Every frame is a 9-byte header, then the payload::
 
     <I payload length> <B kind> <I call number>
 
-- ``KIND_CONTROL``: the payload is a small UTF-8 JSON object. Brain -> worker objects carry
-  ``"op"`` (dial, hangup, answer, reject, mark, clear, dtmf); worker -> brain objects carry
-  ``"ev"`` (ready, progress, ended, incoming, mark, cleared, dtmf). Call number 0 = the worker.
-- ``KIND_AUDIO``: the payload is raw PCM16 LE mono 8 kHz for that call, no JSON, no copy
-  beyond the header concatenation, so 50 frames/s per call stay cheap.
+- ``KIND_AUDIO``: raw PCM16 LE mono 8 kHz for that call, no JSON, no copy beyond the header
+  concatenation, so 50 frames/s per call stay cheap.
+- ``KIND_CONTROL``: one typed message below, as a small UTF-8 JSON object. Brain -> worker
+  messages (`Command`) are tagged ``"op"``, worker -> brain messages (`Event`) ``"ev"``; the
+  other keys are the dataclass's fields. Call number 0 = the worker itself.
+
+Send with `encode(msg, call)` or `encode_audio(call, pcm)`. Receive with `Decoder` (brain side,
+incremental), `read_message` (worker side, blocking) or `decode` (one whole frame): each gives
+`Control(call, msg)` with the typed message, or `Audio(call, pcm)`. Anything else on the pipe
+(an unknown tag or kind, a missing or mistyped field) is a `ProtocolError`.
 
 Call numbers are per worker process: the brain numbers its outbound calls from 1, the worker
 numbers inbound calls from ``INBOUND_BASE``, so the two never collide.
-
-Also here: `Channel`, the single-consumer async queue that delivers decoded messages to a
-call's `events()` / `audio()` iterators, and the SIP code -> `EndReason` table shared by the
-worker and the fake.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
+import enum
 import json
 import struct
-from collections import deque
-from typing import Any, BinaryIO, Generic, NamedTuple, TypeVar
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar, NamedTuple, get_args, get_origin, get_type_hints
 
-from telephony.base import EndReason
+from core.vocab import Disposition
+from telephony.base import CallState
 
 HEADER = struct.Struct("<IBI")
 KIND_CONTROL = 0
@@ -34,16 +40,185 @@ KIND_AUDIO = 1
 MAX_PAYLOAD = 16 * 1024 * 1024
 INBOUND_BASE = 0x8000_0000
 
-T = TypeVar("T")
-
 
 class ProtocolError(Exception):
-    """The byte stream is not valid framing (a bug or a corrupted pipe)."""
+    """The byte stream is not valid framing or holds no known message (a bug or a corrupted
+    pipe)."""
+
+
+class _Message:
+    """Base of every control message: its tag (``op``/``ev``) and kind name on the wire."""
+
+    __slots__ = ()
+    TAG: ClassVar[str]
+    KIND: ClassVar[str]
+
+
+class _Command(_Message):
+    __slots__ = ()
+    TAG = "op"
+
+
+class _Event(_Message):
+    __slots__ = ()
+    TAG = "ev"
+
+
+# --- brain -> worker ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Dial(_Command):
+    """Place an outbound call (call number chosen by the brain)."""
+
+    KIND = "dial"
+    uri: str
+    username: str | None = None
+    password: str | None = None
+    ring_timeout_s: float = 30.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup(_Command):
+    """BYE, or CANCEL while ringing."""
+
+    KIND = "hangup"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(_Command):
+    """200 OK to a ringing inbound call."""
+
+    KIND = "answer"
+
+
+@dataclass(frozen=True, slots=True)
+class Reject(_Command):
+    """Final non-2xx answer to a ringing inbound call."""
+
+    KIND = "reject"
+    code: int = 486
+
+
+@dataclass(frozen=True, slots=True)
+class Mark(_Command):
+    """Answer with `MarkDone(name)` once the robot audio queued so far has been played."""
+
+    KIND = "mark"
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clear(_Command):
+    """Drop the call's queued robot audio now (barge-in); answered with `Cleared`."""
+
+    KIND = "clear"
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmf(_Command):
+    """Send RFC 4733 DTMF digits."""
+
+    KIND = "dtmf"
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(_Command):
+    """Heartbeat; the worker's main loop answers with `Pong(seq)`."""
+
+    KIND = "ping"
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown(_Command):
+    """Stop the worker (also queued by the worker itself when its stdin ends)."""
+
+    KIND = "shutdown"
+
+
+# --- worker -> brain ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ready(_Event):
+    """The worker is up; sent once, first."""
+
+    KIND = "ready"
+    sip_port: int
+    max_calls: int
+    pid: int
+    fast_frames: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(_Event):
+    KIND = "pong"
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgress(_Event):
+    """An outbound call rings, or a call is answered."""
+
+    KIND = "progress"
+    state: CallState
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ended(_Event):
+    """The call is over; its number is free again. Always the call's last message."""
+
+    KIND = "ended"
+    code: int | None
+    reason: str
+    disposition: Disposition
+    hangup_by: str | None  # "local" | "remote" | None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming(_Event):
+    """A new inbound call, ringing (numbered from ``INBOUND_BASE``)."""
+
+    KIND = "incoming"
+    to_user: str
+    from_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkDone(_Event):
+    """Every frame queued before `Mark(name)` has been played."""
+
+    KIND = "mark"
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared(_Event):
+    """`Clear` took effect; ``dropped_ms`` of queued robot audio was never played."""
+
+    KIND = "cleared"
+    dropped_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived(_Event):
+    KIND = "dtmf"
+    digit: str
+
+
+Command = Dial | Hangup | Answer | Reject | Mark | Clear | SendDtmf | Ping | Shutdown
+Event = Ready | Pong | CallProgress | Ended | Incoming | MarkDone | Cleared | DtmfReceived
+Message = Command | Event
 
 
 class Control(NamedTuple):
     call: int
-    body: dict[str, Any]
+    msg: Message
 
 
 class Audio(NamedTuple):
@@ -51,10 +226,24 @@ class Audio(NamedTuple):
     pcm: bytes
 
 
-Message = Control | Audio
+Packet = Control | Audio
 
 
-def encode_control(body: dict[str, Any], call: int = 0) -> bytes:
+# --- encoding ------------------------------------------------------------------------------
+
+
+def encode(msg: Message, call: int = 0) -> bytes:
+    """One control frame: ``msg`` for call number ``call`` (0: the worker itself).
+
+    Fields are checked against their types here, so a bad value fails at the sender's call
+    site (`TypeError`/`ValueError`) rather than as a `ProtocolError` in the receiver.
+    """
+    body: dict[str, Any] = {msg.TAG: msg.KIND}
+    for name, convert in _SCHEMAS[type(msg)]:
+        try:
+            body[name] = convert(getattr(msg, name))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{type(msg).__name__}.{name}: {err}") from None
     payload = json.dumps(body, separators=(",", ":")).encode()
     return HEADER.pack(len(payload), KIND_CONTROL, call) + payload
 
@@ -65,15 +254,105 @@ def encode_audio(call: int, pcm: bytes) -> bytes:
     return HEADER.pack(len(pcm), KIND_AUDIO, call) + pcm
 
 
-def _decode(kind: int, call: int, payload: bytes) -> Message:
+# --- field checks (both directions): each message's dataclass fields are its schema -------
+
+_Convert = Callable[[Any], Any]
+
+
+def _exact(tp: type) -> _Convert:
+    def convert(value: Any) -> Any:
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise TypeError(f"expected {tp.__name__}, got {type(value).__name__}")
+        return value
+
+    return convert
+
+
+def _number(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _string_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise TypeError("expected an object of strings")
+    return value
+
+
+def _optional(inner: _Convert) -> _Convert:
+    return lambda value: None if value is None else inner(value)
+
+
+def _converter(tp: Any) -> _Convert:
+    """Check (and for enums, convert) one JSON value against a message field's type."""
+    if isinstance(tp, types.UnionType):
+        (inner,) = (a for a in get_args(tp) if a is not type(None))
+        return _optional(_converter(inner))
+    if get_origin(tp) is dict:
+        return _string_map
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return tp
+    if tp is float:
+        return _number
+    return _exact(tp)
+
+
+def _schema(cls: Any) -> tuple[tuple[str, _Convert], ...]:
+    """(field name, check) pairs of one message class, in field order."""
+    hints = get_type_hints(cls)
+    return tuple((f.name, _converter(hints[f.name])) for f in dataclasses.fields(cls))
+
+
+_KINDS: dict[tuple[str, str], type[_Message]] = {
+    (cls.TAG, cls.KIND): cls for cls in get_args(Message)
+}
+_SCHEMAS = {cls: _schema(cls) for cls in _KINDS.values()}
+
+
+# --- decoding ------------------------------------------------------------------------------
+
+
+def _decode_control(payload: bytes) -> Message:
+    try:
+        body = json.loads(payload)
+    except ValueError as err:
+        raise ProtocolError(f"control payload is not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise ProtocolError("control payload is not a JSON object")
+    tag = "op" if "op" in body else "ev"
+    kind = body.pop(tag, None)
+    cls = _KINDS.get((tag, kind)) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown control message {tag}={str(kind)[:20]!r}")
+    try:
+        fields = {name: convert(body.pop(name)) for name, convert in _SCHEMAS[cls] if name in body}
+        if body:
+            raise TypeError(f"unexpected fields {sorted(body)}")
+        msg: Message = cls(**fields)  # type: ignore[assignment]
+    except (TypeError, ValueError) as err:
+        raise ProtocolError(f"bad {cls.KIND!r} message: {err}") from None
+    return msg
+
+
+def _decode(kind: int, call: int, payload: bytes) -> Packet:
     if kind == KIND_AUDIO:
         return Audio(call, payload)
     if kind == KIND_CONTROL:
-        body = json.loads(payload)
-        if not isinstance(body, dict):
-            raise ProtocolError("control payload is not a JSON object")
-        return Control(call, body)
-    raise ProtocolError(f"unknown message kind {kind}")
+        return Control(call, _decode_control(payload))
+    raise ProtocolError(f"unknown frame kind {kind}")
+
+
+def decode(frame: bytes) -> Packet:
+    """Exactly one whole frame, as `encode` or `encode_audio` made it."""
+    if len(frame) < HEADER.size:
+        raise ProtocolError("truncated header")
+    length, kind, call = HEADER.unpack_from(frame)
+    if len(frame) != HEADER.size + length:
+        raise ProtocolError(f"frame of {len(frame)} bytes, header says {HEADER.size + length}")
+    return _decode(kind, call, frame[HEADER.size :])
 
 
 class Decoder:
@@ -82,10 +361,10 @@ class Decoder:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> list[Message]:
+    def feed(self, data: bytes) -> list[Packet]:
         buf = self._buf
         buf += data
-        out: list[Message] = []
+        out: list[Packet] = []
         pos = 0
         size = HEADER.size
         while len(buf) - pos >= size:
@@ -102,7 +381,7 @@ class Decoder:
         return out
 
 
-def read_message(stream: BinaryIO) -> Message | None:
+def read_message(stream: BinaryIO) -> Packet | None:
     """Blocking read of one message (worker side); None at a clean end of stream."""
     header = stream.read(HEADER.size)
     if not header:
@@ -116,76 +395,3 @@ def read_message(stream: BinaryIO) -> Message | None:
     if len(payload) < length:
         raise ProtocolError("truncated payload")
     return _decode(kind, call, payload)
-
-
-def end_reason_for_code(code: int) -> EndReason:
-    """EndReason of an unanswered call that got a final non-2xx SIP answer."""
-    if code in (486, 600):
-        return EndReason.BUSY
-    if code in (408, 480):
-        return EndReason.NO_ANSWER
-    return EndReason.REJECTED
-
-
-class Channel(Generic[T]):
-    """Async queue, iterable with ``async for``; iteration ends after `close()` and a drain.
-
-    Meant for one consumer (a call's events or audio); concurrent consumers each get
-    different items. With ``maxlen`` the oldest items are dropped when the consumer falls
-    behind (`dropped` counts them), so an unread audio stream cannot grow without bound.
-    """
-
-    def __init__(self, maxlen: int | None = None) -> None:
-        self._items: deque[T] = deque()
-        self._maxlen = maxlen
-        self._waiters: list[asyncio.Future[None]] = []
-        self._closed = False
-        self.dropped = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def put(self, item: T) -> None:
-        if self._closed:
-            return
-        if self._maxlen is not None and len(self._items) >= self._maxlen:
-            self._items.popleft()
-            self.dropped += 1
-        self._items.append(item)
-        self._wake()
-
-    def close(self) -> None:
-        self._closed = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if not self._waiters:
-            return
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def __aiter__(self) -> Channel[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        while not self._items:
-            if self._closed:
-                raise StopAsyncIteration
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-        return self._items.popleft()
-
-    async def get(self) -> T:
-        """The next item; raises `EOFError` once closed and drained."""
-        try:
-            return await self.__anext__()
-        except StopAsyncIteration:
-            raise EOFError("channel closed") from None

@@ -1,5 +1,6 @@
 """The media worker's pure parts (no pjsua2): playout buffers, the output writer thread, and
-the rules that map SIP outcomes to end reasons. Unit-tested without a SIP stack."""
+the rules that map SIP outcomes to a `Disposition` (shared with the fake). Unit-tested without
+a SIP stack."""
 
 from __future__ import annotations
 
@@ -8,16 +9,25 @@ import os
 import queue
 import threading
 from collections import deque
-from typing import Any
+from collections.abc import Iterable
 
+from core.audio import FRAME_BYTES
+from core.vocab import Disposition
 from telephony import ipc
-from telephony.base import FRAME_BYTES, SAMPLE_RATE, EndReason
 
 log = logging.getLogger("telephony.worker")
 
-BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 SILENCE = bytes(FRAME_BYTES)
 _NO_MARKS: tuple[str, ...] = ()
+
+
+def disposition_for_code(code: int) -> Disposition:
+    """Disposition of an unanswered call that got a final non-2xx SIP answer."""
+    if code in (486, 600):
+        return Disposition.BUSY
+    if code in (408, 480):
+        return Disposition.NO_ANSWER
+    return Disposition.REJECTED
 
 
 def classify_end(
@@ -29,19 +39,19 @@ def classify_end(
     got_response: bool,
     remote_final: int | None,
     code: int,
-) -> tuple[EndReason, str | None]:
-    """(EndReason, hangup_by) for a call that has just disconnected."""
+) -> tuple[Disposition, str | None]:
+    """(Disposition, hangup_by) for a call that has just disconnected."""
     if answered:
-        return EndReason.COMPLETED, "local" if local_hangup else "remote"
+        return Disposition.COMPLETED, "local" if local_hangup else "remote"
     if ring_timeout:  # NO_ANSWER if the far end responded at all, else unreachable
-        return (EndReason.NO_ANSWER if got_response else EndReason.FAILED), "local"
+        return (Disposition.NO_ANSWER if got_response else Disposition.FAILED), "local"
     if local_hangup:  # outbound: the brain cancelled; inbound: the brain rejected
-        return (EndReason.NO_ANSWER if outbound else ipc.end_reason_for_code(code)), "local"
+        return (Disposition.NO_ANSWER if outbound else disposition_for_code(code)), "local"
     if not outbound:  # the caller gave up before we answered
-        return EndReason.NO_ANSWER, "remote"
+        return Disposition.NO_ANSWER, "remote"
     if remote_final is not None:
-        return ipc.end_reason_for_code(remote_final), "remote"
-    return EndReason.FAILED, None  # timer B, transport error, unresolvable
+        return disposition_for_code(remote_final), "remote"
+    return Disposition.FAILED, None  # timer B, transport error, unresolvable
 
 
 def request_user(whole_msg: str) -> str:
@@ -130,8 +140,15 @@ class Outbox:
     def put(self, data: bytes) -> None:
         self._q.put(data)
 
-    def control(self, call: int, body: dict[str, Any]) -> None:
-        self._q.put(ipc.encode_control(body, call))
+    def send(self, call: int, msg: ipc.Event) -> None:
+        """Queue one event for the brain (``call`` 0: about the worker itself)."""
+        self._q.put(ipc.encode(msg, call))
+
+    def marks_done(self, call: int, names: Iterable[str]) -> None:
+        """The one place "mark done" leaves the worker: played at once on request, or reached
+        by the playout on the clock thread."""
+        for name in names:
+            self._q.put(ipc.encode(ipc.MarkDone(name), call))
 
     def close(self, timeout: float = 2.0) -> None:
         self._q.put(None)

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
+from core.audio import FRAME_BYTES
 from telephony import ipc
-from telephony.base import FRAME_BYTES
 from telephony.media import SILENCE, Outbox, Playout
 
 log = logging.getLogger("telephony.worker")
@@ -140,8 +140,8 @@ class TapPort(pj.AudioMediaPort):
             frame.buf = pj.ByteVector(data)
         frame.size = FRAME_BYTES
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        for name in marks:
-            self._outbox.control(self._num, {"ev": "mark", "name": name})
+        if marks:
+            self._outbox.marks_done(self._num, marks)
 
 
 class PjCall(pj.Call):
@@ -199,7 +199,7 @@ class PjCall(pj.Call):
 
     def onDtmfDigit(self, prm: Any) -> None:
         try:
-            self.worker.outbox.control(self.num, {"ev": "dtmf", "digit": prm.digit})
+            self.worker.outbox.send(self.num, ipc.DtmfReceived(str(prm.digit)))
         except Exception:
             log.exception("dtmf handling failed", extra={"call": self.num})
 

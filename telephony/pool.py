@@ -4,12 +4,13 @@ Each worker is ``python -m telephony.worker`` (pjsua2; M <= 4 with the PyPI whee
 `telephony.ipc` frames over its stdin/stdout. The pool reads every worker's stdout through an
 asyncio subprocess protocol (no reader task per worker, no thread), routes frames and events to
 the call handles, and supervises: a worker that dies ends each of its calls with
-``Progress(ENDED, end_reason=WORKER_LOST)`` and is started again. A worker that hangs (alive,
-but its pjsua2 loop stuck: no answer to the pool's ping, sent every ``heartbeat_s``, for
-``hang_timeout_s``) is killed, so it ends the same way and is restarted.
+``Progress(ENDED, end_reason=Disposition.WORKER_LOST)`` and is started again. A worker that
+hangs (alive, but its pjsua2 loop stuck: no answer to the pool's ping, sent every
+``heartbeat_s``, for ``hang_timeout_s``) is killed, so it ends the same way and is restarted.
 
-`dial()` never waits for a slot: when every slot is busy it raises `PoolBusyError` at once, so
-the dialer paces itself (see `free_slots`).
+`dial()` never waits for a slot: when every slot is busy it raises `PoolBusyError` (a
+`TelephonyBusyError`) at once and places nothing. The dialer paces itself by `free_slots`
+(0 while full, and while the pool is not running), so it does not normally see that error.
 """
 
 from __future__ import annotations
@@ -25,18 +26,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.vocab import Disposition
 from telephony import ipc
 from telephony.base import (
     CallEvent,
     CallState,
     DialRequest,
     Dtmf,
-    EndReason,
     PlayoutCleared,
     PlayoutMark,
     Progress,
     TelephonyBusyError,
 )
+from telephony.channel import Channel
 
 log = logging.getLogger("telephony.pool")
 
@@ -62,16 +64,16 @@ class PoolCall:
         self.call_id = uuid.uuid4().hex
         self._worker = worker
         self._num = num
-        self._events: ipc.Channel[CallEvent] = ipc.Channel()
-        self._audio: ipc.Channel[bytes] = ipc.Channel(maxlen=AUDIO_BACKLOG_FRAMES)
+        self._events: Channel[CallEvent] = Channel()
+        self._audio: Channel[bytes] = Channel(maxlen=AUDIO_BACKLOG_FRAMES)
         self._ended: Progress | None = None
         self._done = asyncio.Event()
         self._hangup_sent = False
 
-    def events(self) -> ipc.Channel[CallEvent]:
+    def events(self) -> Channel[CallEvent]:
         return self._events
 
-    def audio(self) -> ipc.Channel[bytes]:
+    def audio(self) -> Channel[bytes]:
         return self._audio
 
     def send_audio(self, pcm: bytes) -> None:
@@ -81,14 +83,14 @@ class PoolCall:
             self._worker.send_audio(self._num, pcm)
 
     def mark(self, name: str) -> None:
-        self._send({"op": "mark", "name": name})
+        self._send(ipc.Mark(name))
 
     def clear_audio(self) -> None:
-        self._send({"op": "clear"})
+        self._send(ipc.Clear())
 
     def send_dtmf(self, digits: str) -> None:
         """Send RFC 4733 DTMF digits (an extension beyond `CallHandle`)."""
-        self._send({"op": "dtmf", "digits": digits})
+        self._send(ipc.SendDtmf(digits))
 
     async def hangup(self) -> None:
         """BYE (or CANCEL while ringing) and wait, up to 5 s, for the call to end."""
@@ -96,16 +98,16 @@ class PoolCall:
             return
         if not self._hangup_sent:
             self._hangup_sent = True
-            self._send({"op": "hangup"})
+            self._send(ipc.Hangup())
         await self._wait_end()
 
     @property
     def ended(self) -> Progress | None:
         return self._ended
 
-    def _send(self, body: dict[str, Any]) -> None:
+    def _send(self, msg: ipc.Command) -> None:
         if self._ended is None:
-            self._worker.send(self._num, body)
+            self._worker.send(self._num, msg)
 
     async def _wait_end(self) -> None:
         try:
@@ -142,7 +144,7 @@ class PoolInboundCall(PoolCall):
 
     async def answer(self) -> None:
         """Send 200 OK; `Progress(ANSWERED)` follows on `events()` once the ACK arrives."""
-        self._send({"op": "answer"})
+        self._send(ipc.Answer())
 
     async def reject(self, code: int = 486) -> None:
         """Final non-2xx answer; waits, up to 5 s, for the call to end."""
@@ -150,18 +152,18 @@ class PoolInboundCall(PoolCall):
             return
         if not self._hangup_sent:
             self._hangup_sent = True
-            self._send({"op": "reject", "code": int(code)})
+            self._send(ipc.Reject(int(code)))
         await self._wait_end()
 
 
 class _Proc(asyncio.SubprocessProtocol):
-    """One worker process: its pipes, its "ready" and its exit. Feeds its `_Worker`."""
+    """One worker process: its pipes, its `ipc.Ready` and its exit. Feeds its `_Worker`."""
 
     def __init__(self, worker: _Worker) -> None:
         self._worker = worker
         self._decoder = ipc.Decoder()
         loop = asyncio.get_running_loop()
-        self.ready: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.ready: asyncio.Future[ipc.Ready] = loop.create_future()
         self.exited: asyncio.Future[int | None] = loop.create_future()
         self.transport: asyncio.SubprocessTransport | None = None
 
@@ -178,13 +180,14 @@ class _Proc(asyncio.SubprocessProtocol):
             log.exception("bad frame from media worker", extra={"worker": self._worker.index})
             self.kill()
             return
-        for msg in messages:
-            if isinstance(msg, ipc.Control) and msg.body.get("ev") == "ready":
-                if not self.ready.done():
-                    self._worker.on_ready(self, msg.body)  # before anyone sees it running
-                    self.ready.set_result(msg.body)
-            else:
-                self._worker.on_message(msg)
+        for packet in messages:
+            match packet:
+                case ipc.Control(_, ipc.Ready() as ready):
+                    if not self.ready.done():
+                        self._worker.on_ready(self, ready)  # before anyone sees it running
+                        self.ready.set_result(ready)
+                case _:
+                    self._worker.on_message(packet)
 
     def connection_lost(self, exc: Exception | None) -> None:
         rc = self.transport.get_returncode() if self.transport is not None else None
@@ -227,7 +230,7 @@ class _Worker:
         argv: list[str],
         max_calls: int,
         start_timeout: float,
-        on_incoming: Callable[[Any], None],
+        on_incoming: Callable[[PoolInboundCall], None],
     ) -> None:
         self.index = index
         self.start_timeout = start_timeout
@@ -279,10 +282,10 @@ class _Worker:
             raise WorkerStartError(f"media worker {self.index} did not start (exit code {rc})")
         log.info("media worker ready", extra={"worker": self.index, "sip_port": self.sip_port})
 
-    def on_ready(self, proc: _Proc, body: dict[str, Any]) -> None:
+    def on_ready(self, proc: _Proc, ready: ipc.Ready) -> None:
         """The new process answered: from now on `alive`, so its pid, port and heartbeat
         clock must already be its own (not the lost process's)."""
-        self.sip_port = int(body["sip_port"])
+        self.sip_port = ready.sip_port
         self.pid = proc.transport.get_pid() if proc.transport is not None else None
         self.started_at = self.last_pong = time.monotonic()
         self.kill_reason = ""
@@ -312,68 +315,57 @@ class _Worker:
 
     def ping(self) -> None:
         self._ping_seq += 1
-        self.send(0, {"op": "ping", "seq": self._ping_seq})
+        self.send(0, ipc.Ping(self._ping_seq))
 
     def next_num(self) -> int:
         num = self._next_num
         self._next_num += 1
         return num
 
-    def send(self, num: int, body: dict[str, Any]) -> None:
+    def send(self, num: int, msg: ipc.Command) -> None:
         if self.proc is not None:
-            self.proc.write(ipc.encode_control(body, num))
+            self.proc.write(ipc.encode(msg, num))
 
     def send_audio(self, num: int, pcm: bytes) -> None:
         if self.proc is not None:
             self.proc.write(ipc.encode_audio(num, pcm))
 
-    def on_message(self, msg: ipc.Message) -> None:
-        if isinstance(msg, ipc.Audio):
-            call = self.calls.get(msg.call)
-            if call is not None:
-                call._frame(msg.pcm)
-            return
-        body = msg.body
-        ev = body.get("ev")
-        if ev == "pong":
-            self.last_pong = time.monotonic()
-        elif ev == "incoming":
-            inbound = PoolInboundCall(
-                self, msg.call, str(body.get("to_user", "")), str(body.get("from_uri", ""))
-            )
-            self.calls[msg.call] = inbound
-            inbound._event(Progress(CallState.RINGING, 180, "Ringing"))
-            self.on_incoming(inbound)
-        elif (call := self.calls.get(msg.call)) is not None:
-            self._call_event(call, msg.call, ev, body)
+    def on_message(self, packet: ipc.Packet) -> None:
+        match packet:
+            case ipc.Audio(num, pcm):
+                if (call := self.calls.get(num)) is not None:
+                    call._frame(pcm)
+            case ipc.Control(_, ipc.Pong()):
+                self.last_pong = time.monotonic()
+            case ipc.Control(num, ipc.Incoming(to_user, from_uri)):
+                inbound = PoolInboundCall(self, num, to_user, from_uri)
+                self.calls[num] = inbound
+                inbound._event(Progress(CallState.RINGING, 180, "Ringing"))
+                self.on_incoming(inbound)
+            case ipc.Control(num, msg):
+                if (call := self.calls.get(num)) is not None:
+                    self._call_event(call, num, msg)
 
-    def _call_event(self, call: PoolCall, num: int, ev: Any, body: dict[str, Any]) -> None:
-        if ev == "progress":
-            call._event(
-                Progress(CallState(body["state"]), body.get("code"), body.get("reason", ""))
-            )
-        elif ev == "ended":
-            del self.calls[num]
-            call._end(
-                Progress(
-                    CallState.ENDED,
-                    body.get("code"),
-                    str(body.get("reason", "")),
-                    EndReason(body["end_reason"]),
-                    body.get("hangup_by"),
-                )
-            )
-        elif ev == "mark":
-            call._event(PlayoutMark(str(body["name"])))
-        elif ev == "cleared":
-            call._event(PlayoutCleared(int(body["dropped_ms"])))
-        elif ev == "dtmf":
-            call._event(Dtmf(str(body["digit"])))
+    def _call_event(self, call: PoolCall, num: int, msg: ipc.Message) -> None:
+        match msg:
+            case ipc.CallProgress(state, code, reason):
+                call._event(Progress(state, code, reason))
+            case ipc.Ended(code, reason, disposition, hangup_by):
+                del self.calls[num]
+                call._end(Progress(CallState.ENDED, code, reason, disposition, hangup_by))
+            case ipc.MarkDone(name):
+                call._event(PlayoutMark(name))
+            case ipc.Cleared(dropped_ms):
+                call._event(PlayoutCleared(dropped_ms))
+            case ipc.DtmfReceived(digit):
+                call._event(Dtmf(digit))
+            case _:
+                log.warning("unexpected message from media worker", extra={"kind": msg.KIND})
 
     def on_lost(self, rc: int | None) -> None:
         calls, self.calls = self.calls, {}
         why = f"media worker {self.kill_reason or 'exited'} (code {rc})"
-        lost = Progress(CallState.ENDED, None, why, EndReason.WORKER_LOST, None)
+        lost = Progress(CallState.ENDED, None, why, Disposition.WORKER_LOST, None)
         for call in calls.values():
             call._end(lost)
         if calls:
@@ -423,7 +415,7 @@ class WorkerPool:
         self._restart_delay = restart_delay_s
         self._heartbeat_s = heartbeat_s
         self._hang_timeout_s = hang_timeout_s
-        self._incoming: ipc.Channel[PoolInboundCall] = ipc.Channel()
+        self._incoming: Channel[PoolInboundCall] = Channel()
         self._workers: list[_Worker] = []
         rtp_range = rtp_ports_per_worker if rtp_port_start else 0
         for i in range(processes):
@@ -460,6 +452,10 @@ class WorkerPool:
 
     @property
     def free_slots(self) -> int:
+        """Calls `dial()` can place now: free slots of the live workers; 0 before `start()`
+        has brought them up and from `close()` on (`Telephony.free_slots`)."""
+        if not self._started or self._closing:
+            return 0
         return sum(w.free_slots for w in self._workers)
 
     @property
@@ -504,17 +500,14 @@ class WorkerPool:
         num = worker.next_num()
         call = PoolCall(worker, num)
         worker.calls[num] = call
-        worker.send(
-            num,
-            {
-                "op": "dial",
-                "uri": request.uri,
-                "username": request.username,
-                "password": request.password,
-                "ring_timeout_s": request.ring_timeout_s,
-                "headers": request.headers,
-            },
+        dial = ipc.Dial(
+            request.uri,
+            request.username,
+            request.password,
+            request.ring_timeout_s,
+            {str(k): str(v) for k, v in request.headers.items()},
         )
+        worker.send(num, dial)
         return call
 
     async def incoming(self) -> PoolInboundCall:

@@ -33,16 +33,11 @@ from typing import Any
 
 import pjsua2 as pj
 
+from core.audio import FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, pcm_ms
+from core.vocab import Disposition
 from telephony import ipc
-from telephony.base import SAMPLE_RATE, EndReason
-from telephony.media import (
-    BYTES_PER_MS,
-    Outbox,
-    Playout,
-    bare_uri,
-    classify_end,
-    request_user,
-)
+from telephony.base import CallState
+from telephony.media import Outbox, Playout, bare_uri, classify_end, request_user
 from telephony.pjglue import PjAccount, PjCall, TapPort, fast_vectors_work
 
 log = logging.getLogger("telephony.worker")
@@ -57,7 +52,7 @@ SHUTDOWN_WAIT_S = 2.0
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     sip_host: str = "127.0.0.1"
-    sip_port: int = 0  # 0: any free port, reported in the "ready" event
+    sip_port: int = 0  # 0: any free port, reported in `ipc.Ready`
     rtp_port: int = 0  # 0: any free ports
     rtp_port_range: int = 0
     max_calls: int = 4
@@ -112,23 +107,7 @@ class Worker:
         ep = self.ep
         with _quiet_stdout():  # pjlib logs its start-up at a verbose level before libInit
             ep.libCreate()
-        ep_cfg = pj.EpConfig()
-        ep_cfg.uaConfig.threadCnt = 0
-        ep_cfg.uaConfig.mainThreadOnly = False
-        ep_cfg.uaConfig.maxCalls = cfg.max_calls
-        ep_cfg.uaConfig.userAgent = "telephony-worker"
-        ep_cfg.logConfig.level = cfg.pj_log_level
-        ep_cfg.logConfig.consoleLevel = cfg.pj_log_level
-        ep_cfg.logConfig.msgLogging = 0
-        med = ep_cfg.medConfig
-        med.clockRate = SAMPLE_RATE
-        med.sndClockRate = SAMPLE_RATE
-        med.channelCount = 1
-        med.audioFramePtime = 20
-        med.ptime = 20
-        med.noVad = True
-        med.ecTailLen = 0
-        ep.libInit(ep_cfg)
+        ep.libInit(_endpoint_config(cfg))
         tcfg = pj.TransportConfig()
         tcfg.boundAddress = cfg.sip_host
         tcfg.port = cfg.sip_port
@@ -173,16 +152,8 @@ class Worker:
         return acc
 
     def run(self) -> None:
-        self.outbox.control(
-            0,
-            {
-                "ev": "ready",
-                "sip_port": self.sip_port,
-                "max_calls": self.cfg.max_calls,
-                "pid": os.getpid(),
-                "fast_frames": self.fast,
-            },
-        )
+        ready = ipc.Ready(self.sip_port, self.cfg.max_calls, os.getpid(), self.fast)
+        self.outbox.send(0, ready)
         next_gc = time.monotonic() + GC_EVERY_S
         while not self.stopping:
             self.ep.libHandleEvents(PUMP_MS if self.calls else PUMP_MS_IDLE)
@@ -255,64 +226,61 @@ class Worker:
     def _drain_commands(self) -> None:
         while True:
             try:
-                msg = self.commands.get_nowait()
+                num, msg = self.commands.get_nowait()
             except queue.Empty:
                 return
             try:
-                self._handle(msg)
+                self._handle(num, msg)
             except pj.Error as err:  # e.g. hanging up a call that is already going away
-                log.warning("command failed: %s", err.reason, extra={"op": msg.body.get("op")})
+                log.warning("command failed: %s", err.reason, extra={"op": msg.KIND})
             except Exception:
-                log.exception("command failed", extra={"op": msg.body.get("op"), "call": msg.call})
+                log.exception("command failed", extra={"op": msg.KIND, "call": num})
 
-    def _handle(self, msg: ipc.Control) -> None:
-        op = msg.body.get("op")
-        if op == "shutdown":
-            self.stopping = True
-            return
-        if op == "ping":  # answered from the main loop: a hung pjsua2 loop stops the pongs
-            self.outbox.control(0, {"ev": "pong", "seq": msg.body.get("seq")})
-            return
-        if op == "dial":
-            self._dial(msg.call, msg.body)
-            return
-        call = self.calls.get(msg.call)
-        if call is None:
-            return  # already ended; the brain has or will get its "ended"
-        if op == "hangup":
-            call.local_hangup = True
-            call.hangup(pj.CallOpParam())
-        elif op == "answer":
-            prm = pj.CallOpParam()
-            prm.statusCode = 200
-            call.answer(prm)
-        elif op == "reject":
-            call.local_hangup = True
-            prm = pj.CallOpParam()
-            prm.statusCode = int(msg.body.get("code", 486))
-            call.hangup(prm)
-        elif op == "dtmf":
-            call.dialDtmf(str(msg.body["digits"]))
-        else:
-            log.warning("unknown op", extra={"op": op})
+    def _handle(self, num: int, msg: ipc.Message) -> None:
+        match msg:
+            case ipc.Shutdown():
+                self.stopping = True
+            case ipc.Ping(seq):  # answered from the main loop: a hung pjsua2 loop stops pongs
+                self.outbox.send(0, ipc.Pong(seq))
+            case ipc.Dial():
+                self._dial(num, msg)
+            case _:
+                call = self.calls.get(num)
+                if call is not None:  # else already ended: the brain has or will get `Ended`
+                    self._call_command(call, msg)
 
-    def _dial(self, num: int, body: dict[str, Any]) -> None:
+    def _call_command(self, call: PjCall, msg: ipc.Message) -> None:
+        match msg:
+            case ipc.Hangup():
+                call.local_hangup = True
+                call.hangup(pj.CallOpParam())
+            case ipc.Answer():
+                call.answer(_status(200))
+            case ipc.Reject(code):
+                call.local_hangup = True
+                call.hangup(_status(code))
+            case ipc.SendDtmf(digits):
+                call.dialDtmf(digits)
+            case _:
+                log.warning("unexpected message from the brain", extra={"op": msg.KIND})
+
+    def _dial(self, num: int, dial: ipc.Dial) -> None:
         if len(self.calls) >= self.cfg.max_calls:
             self._fail_dial(num, "no free call slot in worker")
             return
-        uri = str(body["uri"])
+        uri = dial.uri
         try:
-            acc = self._account_for(body.get("username"), body.get("password"), uri)
+            acc = self._account_for(dial.username, dial.password, uri)
         except pj.Error as err:
             self._fail_dial(num, err.reason)
             return
         call = PjCall(self, acc, num, outbound=True, call_id=pj.PJSUA_INVALID_ID)
-        call.deadline = time.monotonic() + float(body.get("ring_timeout_s", 30.0))
+        call.deadline = time.monotonic() + dial.ring_timeout_s
         prm = pj.CallOpParam(True)
-        for name, value in (body.get("headers") or {}).items():
+        for name, value in dial.headers.items():
             hdr = pj.SipHeader()
-            hdr.hName = str(name)
-            hdr.hValue = str(value)
+            hdr.hName = name
+            hdr.hValue = value
             prm.txOption.headers.append(hdr)
         self.calls[num] = call
         try:
@@ -327,7 +295,7 @@ class Worker:
 
     def _fail_dial(self, num: int, reason: str) -> None:
         self.playouts.pop(num, None)
-        self._report_end(num, None, reason, EndReason.FAILED, None)
+        self._report_end(num, None, reason, Disposition.FAILED, None)
 
     def _check_deadlines(self, now: float) -> None:
         for call in list(self.calls.values()):
@@ -356,53 +324,44 @@ class Worker:
         ci = call.getInfo()
         self.calls[num] = call
         self.playouts[num] = Playout()
-        self.outbox.control(
-            num,
-            {
-                "ev": "incoming",
-                "to_user": request_user(prm.rdata.wholeMsg),
-                "from_uri": bare_uri(ci.remoteUri),
-            },
-        )
-        ringing = pj.CallOpParam()
-        ringing.statusCode = 180
-        call.answer(ringing)
+        incoming = ipc.Incoming(request_user(prm.rdata.wholeMsg), bare_uri(ci.remoteUri))
+        self.outbox.send(num, incoming)
+        call.answer(_status(180))
 
     def on_call_state(self, call: PjCall, state: int, code: int, reason: str) -> None:
         if call.ended:
             return
         if state == pj.PJSIP_INV_STATE_EARLY and call.outbound and not call.ringing_reported:
             call.ringing_reported = True
-            self.outbox.control(
-                call.num, {"ev": "progress", "state": "ringing", "code": code, "reason": reason}
-            )
+            self.outbox.send(call.num, ipc.CallProgress(CallState.RINGING, code, reason))
         elif state == pj.PJSIP_INV_STATE_CONFIRMED and not call.answered:
             call.answered = True
             call.deadline = None
             playout = self.playouts.get(call.num)
             if playout is not None:
                 playout.live = True
-            self.outbox.control(
-                call.num, {"ev": "progress", "state": "answered", "code": code, "reason": reason}
-            )
+            self.outbox.send(call.num, ipc.CallProgress(CallState.ANSWERED, code, reason))
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            end_reason, hangup_by = classify_end(
-                outbound=call.outbound,
-                answered=call.answered,
-                local_hangup=call.local_hangup,
-                ring_timeout=call.ring_timeout,
-                got_response=call.got_response,
-                remote_final=call.remote_final,
-                code=code,
-            )
-            if call.ring_timeout:
-                reason = "ring timeout"
-            sip_code = call.remote_final if call.remote_final and not call.answered else code
-            self._report_end(call.num, sip_code or None, reason, end_reason, hangup_by)
-            self._finish(call, code, reason)
-            # Deleting the call inside its own DISCONNECTED callback is allowed by pjsua2 and
-            # is the only moment its slot id cannot yet have been reused by a new call.
-            self.calls.pop(call.num, None)
+            self._on_disconnected(call, code, reason)
+
+    def _on_disconnected(self, call: PjCall, code: int, reason: str) -> None:
+        disposition, hangup_by = classify_end(
+            outbound=call.outbound,
+            answered=call.answered,
+            local_hangup=call.local_hangup,
+            ring_timeout=call.ring_timeout,
+            got_response=call.got_response,
+            remote_final=call.remote_final,
+            code=code,
+        )
+        if call.ring_timeout:
+            reason = "ring timeout"
+        sip_code = call.remote_final if call.remote_final and not call.answered else code
+        self._report_end(call.num, sip_code or None, reason, disposition, hangup_by)
+        self._finish(call, code, reason)
+        # Deleting the call inside its own DISCONNECTED callback is allowed by pjsua2 and
+        # is the only moment its slot id cannot yet have been reused by a new call.
+        self.calls.pop(call.num, None)
 
     def on_media_state(self, call: PjCall) -> None:
         ci = call.getInfo()  # bind first: iterating a temporary's vector frees it mid-loop
@@ -418,8 +377,8 @@ class Worker:
                 fmt.type = pj.PJMEDIA_TYPE_AUDIO
                 fmt.clockRate = SAMPLE_RATE
                 fmt.channelCount = 1
-                fmt.bitsPerSample = 16
-                fmt.frameTimeUsec = 20_000
+                fmt.bitsPerSample = SAMPLE_WIDTH * 8
+                fmt.frameTimeUsec = FRAME_MS * 1000
                 port = TapPort(call.num, playout, self.outbox, self.fast)
                 port.createPort(f"call{call.num}", fmt)
                 call.port = port
@@ -439,52 +398,69 @@ class Worker:
         log.info("call ended", extra={"call": call.num, "sip_code": code, "reason": reason})
 
     def _report_end(
-        self, num: int, code: int | None, reason: str, end_reason: EndReason, by: str | None
+        self, num: int, code: int | None, reason: str, disposition: Disposition, by: str | None
     ) -> None:
-        self.outbox.control(
-            num,
-            {
-                "ev": "ended",
-                "code": code,
-                "reason": reason,
-                "end_reason": end_reason.value,
-                "hangup_by": by,
-            },
-        )
+        self.outbox.send(num, ipc.Ended(code, reason, disposition, by))
 
     def _bury(self, now: float) -> None:
         if self.graveyard and now - self.graveyard[0][0] >= PORT_GRACE_S:
             self.graveyard = [(t, p) for t, p in self.graveyard if now - t < PORT_GRACE_S]
 
 
+def _status(code: int) -> pj.CallOpParam:
+    prm = pj.CallOpParam()
+    prm.statusCode = code
+    return prm
+
+
+def _endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
+    """pjsua2 settings: no pjsua threads of its own, 8 kHz mono 20 ms frames, no VAD/EC."""
+    ep_cfg = pj.EpConfig()
+    ep_cfg.uaConfig.threadCnt = 0
+    ep_cfg.uaConfig.mainThreadOnly = False
+    ep_cfg.uaConfig.maxCalls = cfg.max_calls
+    ep_cfg.uaConfig.userAgent = "telephony-worker"
+    ep_cfg.logConfig.level = cfg.pj_log_level
+    ep_cfg.logConfig.consoleLevel = cfg.pj_log_level
+    ep_cfg.logConfig.msgLogging = 0
+    med = ep_cfg.medConfig
+    med.clockRate = SAMPLE_RATE
+    med.sndClockRate = SAMPLE_RATE
+    med.channelCount = 1
+    med.audioFramePtime = FRAME_MS
+    med.ptime = FRAME_MS
+    med.noVad = True
+    med.ecTailLen = 0
+    return ep_cfg
+
+
 def _reader(stream: Any, worker: Worker) -> None:
     """ipc-reader thread: audio/mark/clear go straight to `Playout`; the rest to main."""
-    outbox = worker.outbox
     try:
-        while (msg := ipc.read_message(stream)) is not None:
-            if isinstance(msg, ipc.Audio):
-                playout = worker.playouts.get(msg.call)
-                if playout is not None:
-                    playout.push(msg.pcm)
-                continue
-            op = msg.body.get("op")
-            if op == "mark":
-                playout = worker.playouts.get(msg.call)
-                if playout is not None and playout.mark(str(msg.body["name"])):
-                    outbox.control(msg.call, {"ev": "mark", "name": msg.body["name"]})
-            elif op == "clear":
-                playout = worker.playouts.get(msg.call)
-                if playout is not None:
-                    dropped_ms = playout.clear() // BYTES_PER_MS
-                    outbox.control(msg.call, {"ev": "cleared", "dropped_ms": dropped_ms})
-            else:
-                if op == "dial":
-                    worker.playouts[msg.call] = Playout()
-                worker.commands.put(msg)
+        while (packet := ipc.read_message(stream)) is not None:
+            _route(packet, worker)
     except Exception:
         log.exception("reading from the brain failed")
     finally:
-        worker.commands.put(ipc.Control(0, {"op": "shutdown"}))
+        worker.commands.put(ipc.Control(0, ipc.Shutdown()))
+
+
+def _route(packet: ipc.Packet, worker: Worker) -> None:
+    """One packet from the brain, on the reader thread (never touches pjsua2)."""
+    match packet:
+        case ipc.Audio(num, pcm):
+            if (playout := worker.playouts.get(num)) is not None:
+                playout.push(pcm)
+        case ipc.Control(num, ipc.Mark(name)):
+            if (playout := worker.playouts.get(num)) is not None and playout.mark(name):
+                worker.outbox.marks_done(num, (name,))
+        case ipc.Control(num, ipc.Clear()):
+            if (playout := worker.playouts.get(num)) is not None:
+                worker.outbox.send(num, ipc.Cleared(pcm_ms(playout.clear())))
+        case ipc.Control(num, msg):
+            if isinstance(msg, ipc.Dial):
+                worker.playouts[num] = Playout()
+            worker.commands.put(packet)
 
 
 @contextlib.contextmanager

@@ -14,14 +14,15 @@ from telephony import (
     CallHandle,
     CallState,
     DialRequest,
+    Disposition,
     Dtmf,
-    EndReason,
     FakeTelephony,
-    Outcome,
     PlayoutCleared,
     PlayoutMark,
     PoolBusyError,
     Progress,
+    Scenario,
+    TelephonyBusyError,
     answers,
     busy,
     fails,
@@ -74,7 +75,7 @@ async def test_answer_audio_marks_and_hangup() -> None:
         fake.press("5")
         assert await anext(aiter(call.events())) == Dtmf("5")
         await call.hangup()
-        assert call.ended == Progress(CallState.ENDED, 200, "OK", EndReason.COMPLETED, "local")
+        assert call.ended == Progress(CallState.ENDED, 200, "OK", Disposition.COMPLETED, "local")
         assert await drain(call) == [call.ended]
         with pytest.raises(StopAsyncIteration):
             await anext(aiter(call.audio()))
@@ -102,20 +103,20 @@ async def test_manual_playout_marks_and_clear() -> None:
 
 
 @pytest.mark.parametrize(
-    ("outcome", "expected"),
+    ("scenario", "expected"),
     [
-        (busy(), [RINGING, (CallState.ENDED, 486, EndReason.BUSY, "remote")]),
-        (rejected(603), [RINGING, (CallState.ENDED, 603, EndReason.REJECTED, "remote")]),
-        (no_answer(0.01), [RINGING, (CallState.ENDED, 487, EndReason.NO_ANSWER, "local")]),
-        (fails("unresolvable"), [(CallState.ENDED, None, EndReason.FAILED, None)]),
+        (busy(), [RINGING, (CallState.ENDED, 486, Disposition.BUSY, "remote")]),
+        (rejected(603), [RINGING, (CallState.ENDED, 603, Disposition.REJECTED, "remote")]),
+        (no_answer(0.01), [RINGING, (CallState.ENDED, 487, Disposition.NO_ANSWER, "local")]),
+        (fails("unresolvable"), [(CallState.ENDED, None, Disposition.FAILED, None)]),
     ],
 )
-async def test_scripted_failures(outcome: Outcome, expected: list[tuple[object, ...]]) -> None:
+async def test_scripted_failures(scenario: Scenario, expected: list[tuple[object, ...]]) -> None:
     async with FakeTelephony() as tel:
-        tel.script(outcome)
+        tel.script(scenario)
         call = await tel.dial(DialRequest(URI))
         assert states(await drain(call)) == expected
-        assert call.ended is not None and call.ended.reason == outcome.reason
+        assert call.ended is not None and call.ended.reason == scenario.reason
         second = await tel.dial(DialRequest(URI))  # script consumed: the default answers
         assert states(await _take(second, 2)) == [RINGING, ANSWERED]
 
@@ -124,22 +125,55 @@ async def test_script_by_uri_and_hangup_while_ringing() -> None:
     async with FakeTelephony() as tel:
         tel.script_uri("sip:busy@sim", busy())
         busy_call = await tel.dial(DialRequest("sip:busy@sim"))
-        assert states(await drain(busy_call))[-1][2] is EndReason.BUSY
+        assert states(await drain(busy_call))[-1][2] is Disposition.BUSY
         tel.script(answers(ring_s=30))
         call = await tel.dial(DialRequest(URI))
         assert states(await _take(call, 1)) == [RINGING]
         await call.hangup()
-        assert states(await drain(call)) == [(CallState.ENDED, 487, EndReason.NO_ANSWER, "local")]
+        assert states(await drain(call)) == [(CallState.ENDED, 487, Disposition.NO_ANSWER, "local")]
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("fake.")]
 
 
 async def test_capacity_like_the_pool() -> None:
     async with FakeTelephony(max_calls=1) as tel:
         first = await tel.dial(DialRequest(URI))
-        with pytest.raises(PoolBusyError):
+        with pytest.raises(TelephonyBusyError):
             await tel.dial(DialRequest(URI))
         await first.hangup()
         await tel.dial(DialRequest(URI))
+    assert issubclass(PoolBusyError, TelephonyBusyError)  # one except clause serves both
+
+
+async def test_free_slots_full_freed_and_closed() -> None:
+    tel = FakeTelephony(max_calls=2, scenario=answers(ring_s=30))
+    await tel.start()
+    assert tel.free_slots == 2
+    first = await tel.dial(DialRequest(URI))
+    second = await tel.dial(DialRequest(URI))
+    assert tel.free_slots == 0  # full: a dialer reading it places nothing
+    with pytest.raises(TelephonyBusyError):
+        await tel.dial(DialRequest(URI))
+    assert len(tel.calls) == 2  # the refused dial placed no call
+    tel.calls[0].remote_hangup()  # the callee gives up while it rings
+    assert first.ended is not None and tel.free_slots == 1
+    await second.hangup()
+    assert tel.free_slots == 2
+    inbound = tel.ring_in()  # a ringing inbound call holds a slot too
+    assert tel.free_slots == 1
+    await inbound.reject()
+    assert tel.free_slots == 2
+    await tel.close()
+    assert tel.free_slots == 0
+
+
+async def test_free_slots_unbounded_by_default() -> None:
+    async with FakeTelephony() as tel:
+        before = tel.free_slots
+        call = await tel.dial(DialRequest(URI))
+        assert tel.free_slots == before - 1 > 0
+        await call.hangup()
+        assert tel.free_slots == before
+    assert tel.free_slots == 0
 
 
 async def test_inbound_answer_reject_and_close() -> None:
@@ -156,12 +190,12 @@ async def test_inbound_answer_reject_and_close() -> None:
     assert states(await drain(inbound)) == [
         (CallState.RINGING, 180, None, None),
         (CallState.ANSWERED, 200, None, None),
-        (CallState.ENDED, 200, EndReason.COMPLETED, "remote"),
+        (CallState.ENDED, 200, Disposition.COMPLETED, "remote"),
     ]
     second = tel.ring_in()
     await (await tel.incoming()).reject(486)
     assert second.ended is not None
-    assert (second.ended.end_reason, second.ended.hangup_by) == (EndReason.BUSY, "local")
+    assert (second.ended.end_reason, second.ended.hangup_by) == (Disposition.BUSY, "local")
     await tel.close()
     with pytest.raises(RuntimeError):
         await tel.incoming()
@@ -172,57 +206,57 @@ async def test_inbound_answer_reject_and_close() -> None:
 # --- parity: the same scenarios against the fake and against real pjsua2 workers ---------
 
 
-class Scenario(NamedTuple):
-    outcome: Outcome  # what the fake is scripted with
+class ParityCase(NamedTuple):
+    scenario: Scenario  # what the fake is scripted with
     callee: str  # what the real callee does: answer, ignore, reject<code>
     robot_hangs_up_on: CallState | None
     callee_hangs_up: bool
     expected: list[tuple[object, ...]]
 
 
-SCENARIOS = {
-    "robot_hangs_up": Scenario(
+PARITY_CASES = {
+    "robot_hangs_up": ParityCase(
         answers(),
         "answer",
         CallState.ANSWERED,
         False,
-        [RINGING, ANSWERED, (CallState.ENDED, 200, EndReason.COMPLETED, "local")],
+        [RINGING, ANSWERED, (CallState.ENDED, 200, Disposition.COMPLETED, "local")],
     ),
-    "callee_hangs_up": Scenario(
+    "callee_hangs_up": ParityCase(
         answers(),
         "answer",
         None,
         True,
-        [RINGING, ANSWERED, (CallState.ENDED, 200, EndReason.COMPLETED, "remote")],
+        [RINGING, ANSWERED, (CallState.ENDED, 200, Disposition.COMPLETED, "remote")],
     ),
-    "busy": Scenario(
+    "busy": ParityCase(
         busy(),
         "reject486",
         None,
         False,
-        [RINGING, (CallState.ENDED, 486, EndReason.BUSY, "remote")],
+        [RINGING, (CallState.ENDED, 486, Disposition.BUSY, "remote")],
     ),
-    "declined": Scenario(
+    "declined": ParityCase(
         rejected(603),
         "reject603",
         None,
         False,
-        [RINGING, (CallState.ENDED, 603, EndReason.REJECTED, "remote")],
+        [RINGING, (CallState.ENDED, 603, Disposition.REJECTED, "remote")],
     ),
-    "robot_cancels_while_ringing": Scenario(
+    "robot_cancels_while_ringing": ParityCase(
         answers(ring_s=30),
         "ignore",
         CallState.RINGING,
         False,
-        [RINGING, (CallState.ENDED, 487, EndReason.NO_ANSWER, "local")],
+        [RINGING, (CallState.ENDED, 487, Disposition.NO_ANSWER, "local")],
     ),
 }
 
-Run = Callable[[Scenario], Awaitable[list[tuple[object, ...]]]]
+Run = Callable[[ParityCase], Awaitable[list[tuple[object, ...]]]]
 
 
 async def _robot_side(
-    call: CallHandle, sc: Scenario, callee_hangup: Callable[[], Awaitable[None]]
+    call: CallHandle, sc: ParityCase, callee_hangup: Callable[[], Awaitable[None]]
 ) -> list[tuple[object, ...]]:
     events: list[object] = []
     async with asyncio.timeout(10):
@@ -241,8 +275,8 @@ async def _robot_side(
 async def _fake_runner() -> AsyncIterator[Run]:
     async with FakeTelephony() as tel:
 
-        async def run(sc: Scenario) -> list[tuple[object, ...]]:
-            tel.script(sc.outcome)
+        async def run(sc: ParityCase) -> list[tuple[object, ...]]:
+            tel.script(sc.scenario)
             call = await tel.dial(DialRequest(URI))
 
             async def callee_hangup() -> None:
@@ -260,7 +294,7 @@ async def _pool_runner() -> AsyncIterator[Run]:
 
     async with running_pool(listen=True) as callee, running_pool() as robot:
 
-        async def run(sc: Scenario) -> list[tuple[object, ...]]:
+        async def run(sc: ParityCase) -> list[tuple[object, ...]]:
             call = await robot.dial(DialRequest(callee_uri(callee)))
             inbound = await asyncio.wait_for(callee.incoming(), 5)
             if sc.callee == "answer":
@@ -272,9 +306,9 @@ async def _pool_runner() -> AsyncIterator[Run]:
         yield run
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("case", sorted(PARITY_CASES))
 @pytest.mark.parametrize("engine", ["fake", pytest.param("pool", marks=pytest.mark.sip)])
-async def test_fake_matches_real_pool(engine: str, scenario: str) -> None:
-    sc = SCENARIOS[scenario]
+async def test_fake_matches_real_pool(engine: str, case: str) -> None:
+    sc = PARITY_CASES[case]
     async with _fake_runner() if engine == "fake" else _pool_runner() as run:
         assert await run(sc) == sc.expected

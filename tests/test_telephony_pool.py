@@ -24,8 +24,8 @@ from telephony import (
     CallHandle,
     CallState,
     DialRequest,
+    Disposition,
     Dtmf,
-    EndReason,
     InboundCall,
     PlayoutCleared,
     PlayoutMark,
@@ -188,9 +188,9 @@ async def test_audio_both_ways_marks_clear_dtmf_and_robot_hangup(
     assert [await next_event(inbound), await next_event(inbound)] == [Dtmf("1"), Dtmf("#")]
 
     await call.hangup()
-    assert call.ended == Progress(CallState.ENDED, 200, "OK", EndReason.COMPLETED, "local")
+    assert call.ended == Progress(CallState.ENDED, 200, "OK", Disposition.COMPLETED, "local")
     far = await ended(inbound)
-    assert (far.end_reason, far.hangup_by) == (EndReason.COMPLETED, "remote")
+    assert (far.end_reason, far.hangup_by) == (Disposition.COMPLETED, "remote")
     async with asyncio.timeout(1):  # the audio stream ends with the call (after its backlog)
         assert all(len(f) == 320 for f in [f async for f in call.audio()])
 
@@ -201,9 +201,9 @@ async def test_callee_hangs_up(robot: WorkerPool, callee: WorkerPool) -> None:
     )
     await inbound.hangup()
     assert inbound.ended is not None
-    assert (inbound.ended.end_reason, inbound.ended.hangup_by) == (EndReason.COMPLETED, "local")
+    assert (inbound.ended.end_reason, inbound.ended.hangup_by) == (Disposition.COMPLETED, "local")
     end = await ended(call)
-    assert (end.end_reason, end.hangup_by, end.sip_code) == (EndReason.COMPLETED, "remote", 200)
+    assert (end.end_reason, end.hangup_by, end.sip_code) == (Disposition.COMPLETED, "remote", 200)
     await call.hangup()  # idempotent after the end
 
 
@@ -213,9 +213,9 @@ async def test_busy(robot: WorkerPool, callee: WorkerPool) -> None:
     await wait_progress(call, CallState.RINGING)
     await inbound.reject(486)
     end = await ended(call)
-    assert (end.end_reason, end.sip_code, end.hangup_by) == (EndReason.BUSY, 486, "remote")
+    assert (end.end_reason, end.sip_code, end.hangup_by) == (Disposition.BUSY, 486, "remote")
     assert inbound.ended is not None
-    assert (inbound.ended.end_reason, inbound.ended.hangup_by) == (EndReason.BUSY, "local")
+    assert (inbound.ended.end_reason, inbound.ended.hangup_by) == (Disposition.BUSY, "local")
 
 
 async def test_ring_timeout_is_no_answer(robot: WorkerPool, callee: WorkerPool) -> None:
@@ -223,12 +223,12 @@ async def test_ring_timeout_is_no_answer(robot: WorkerPool, callee: WorkerPool) 
     inbound = await asyncio.wait_for(callee.incoming(), STEP_S)
     end = await ended(call)
     assert (end.end_reason, end.hangup_by, end.reason) == (
-        EndReason.NO_ANSWER,
+        Disposition.NO_ANSWER,
         "local",
         "ring timeout",
     )
     far = await ended(inbound)  # the caller cancelled before we answered
-    assert (far.end_reason, far.hangup_by) == (EndReason.NO_ANSWER, "remote")
+    assert (far.end_reason, far.hangup_by) == (Disposition.NO_ANSWER, "remote")
 
 
 async def test_unreachable_and_bad_uri_fail_fast(robot: WorkerPool) -> None:
@@ -236,11 +236,11 @@ async def test_unreachable_and_bad_uri_fail_fast(robot: WorkerPool) -> None:
     nobody = f"sip:13800000001@127.0.0.1:{free_udp_port()}"
     call = await robot.dial(DialRequest(uri=nobody, ring_timeout_s=1.0))
     end = await ended(call)
-    assert end.end_reason is EndReason.FAILED
+    assert end.end_reason is Disposition.FAILED
     assert time.monotonic() - started < 3.0
 
     bad = await robot.dial(DialRequest(uri="not a sip uri"))
-    assert (await ended(bad)).end_reason is EndReason.FAILED
+    assert (await ended(bad)).end_reason is Disposition.FAILED
     assert robot.free_slots == robot.capacity  # nothing leaked, the worker is still fine
 
 
@@ -252,7 +252,7 @@ async def test_worker_killed_mid_call_is_worker_lost_and_restarted(
     assert old_pid is not None
     os.kill(old_pid, signal.SIGKILL)
     end = await ended(call)
-    assert end.end_reason is EndReason.WORKER_LOST
+    assert end.end_reason is Disposition.WORKER_LOST
     await inbound.hangup()  # nobody will send the callee a BYE
     await assert_replaced_and_working(robot, callee, old_pid)
 
@@ -266,7 +266,7 @@ async def assert_replaced_and_working(robot: WorkerPool, callee: WorkerPool, old
     assert_gone([old_pid])
     call, inbound = await connect(robot, callee)
     await call.hangup()
-    assert (await ended(inbound)).end_reason is EndReason.COMPLETED
+    assert (await ended(inbound)).end_reason is Disposition.COMPLETED
 
 
 async def test_hung_worker_is_killed_and_restarted(callee: WorkerPool) -> None:
@@ -281,7 +281,7 @@ async def test_hung_worker_is_killed_and_restarted(callee: WorkerPool) -> None:
         os.kill(frozen, signal.SIGSTOP)
         t0 = time.monotonic()
         end = await ended(call)
-        assert end.end_reason is EndReason.WORKER_LOST and "unresponsive" in end.reason
+        assert end.end_reason is Disposition.WORKER_LOST and "unresponsive" in end.reason
         assert 1.0 < time.monotonic() - t0 < 1.5 + 2.0
         await inbound.hangup()
         await assert_replaced_and_working(robot, callee, frozen)
@@ -297,7 +297,7 @@ async def test_slots_busy_raises_and_close_hangs_up_live_calls(callee: WorkerPoo
         await robot.close()
         for call in (a, b):
             assert call.ended is not None
-            assert (call.ended.end_reason, call.ended.hangup_by) == (EndReason.COMPLETED, "local")
+            assert (call.ended.end_reason, call.ended.hangup_by) == (Disposition.COMPLETED, "local")
         for inbound in (ia, ib):
             assert (await ended(inbound)).hangup_by == "remote"
 
@@ -356,7 +356,7 @@ async def test_a_pool_that_does_not_listen_rejects_inbound_calls(robot: WorkerPo
         call = await robot.dial(DialRequest(uri=callee_uri(deaf)))
         end = await ended(call)
         assert (end.end_reason, end.sip_code, end.hangup_by) == (
-            EndReason.REJECTED,
+            Disposition.REJECTED,
             403,
             "remote",
         )

@@ -1,9 +1,12 @@
-"""Worker internals that need no SIP peer: playout buffer, end-reason rules, parsing."""
+"""Worker internals that need no SIP peer: playout buffer, disposition rules, parsing."""
 
 from __future__ import annotations
 
-from telephony.base import FRAME_BYTES, EndReason
-from telephony.media import Playout, bare_uri, classify_end, request_user
+import pytest
+
+from core.audio import FRAME_BYTES
+from core.vocab import Disposition
+from telephony.media import Playout, bare_uri, classify_end, disposition_for_code, request_user
 
 
 def test_playout_pads_partial_frames_and_reports_marks() -> None:
@@ -36,7 +39,7 @@ def test_playout_clear_drops_audio_and_pending_marks() -> None:
     assert p.mark("next") is True  # the dropped mark never fires; new ones work
 
 
-def _end(**kw: object) -> tuple[EndReason, str | None]:
+def _end(**kw: object) -> tuple[Disposition, str | None]:
     base: dict[str, object] = {
         "outbound": True,
         "answered": False,
@@ -51,18 +54,34 @@ def _end(**kw: object) -> tuple[EndReason, str | None]:
 
 
 def test_classify_end() -> None:
-    assert _end(answered=True) == (EndReason.COMPLETED, "remote")
-    assert _end(answered=True, local_hangup=True) == (EndReason.COMPLETED, "local")
-    assert _end(remote_final=486, code=486) == (EndReason.BUSY, "remote")
-    assert _end(remote_final=480, code=480) == (EndReason.NO_ANSWER, "remote")
-    assert _end(remote_final=603, code=603) == (EndReason.REJECTED, "remote")
-    assert _end(ring_timeout=True, local_hangup=True) == (EndReason.NO_ANSWER, "local")
+    assert _end(answered=True) == (Disposition.COMPLETED, "remote")
+    assert _end(answered=True, local_hangup=True) == (Disposition.COMPLETED, "local")
+    assert _end(remote_final=486, code=486) == (Disposition.BUSY, "remote")
+    assert _end(remote_final=480, code=480) == (Disposition.NO_ANSWER, "remote")
+    assert _end(remote_final=603, code=603) == (Disposition.REJECTED, "remote")
+    assert _end(ring_timeout=True, local_hangup=True) == (Disposition.NO_ANSWER, "local")
     no_reply = _end(ring_timeout=True, local_hangup=True, got_response=False)
-    assert no_reply == (EndReason.FAILED, "local")
-    assert _end(local_hangup=True, remote_final=487) == (EndReason.NO_ANSWER, "local")
-    assert _end(got_response=False, code=408) == (EndReason.FAILED, None)  # timer B
-    assert _end(outbound=False, local_hangup=True, code=486) == (EndReason.BUSY, "local")
-    assert _end(outbound=False, code=487) == (EndReason.NO_ANSWER, "remote")
+    assert no_reply == (Disposition.FAILED, "local")
+    assert _end(local_hangup=True, remote_final=487) == (Disposition.NO_ANSWER, "local")
+    assert _end(got_response=False, code=408) == (Disposition.FAILED, None)  # timer B
+    assert _end(outbound=False, local_hangup=True, code=486) == (Disposition.BUSY, "local")
+    assert _end(outbound=False, code=487) == (Disposition.NO_ANSWER, "remote")
+
+
+@pytest.mark.parametrize(
+    ("code", "disposition"),
+    [
+        (486, Disposition.BUSY),
+        (600, Disposition.BUSY),
+        (408, Disposition.NO_ANSWER),
+        (480, Disposition.NO_ANSWER),
+        (603, Disposition.REJECTED),
+        (404, Disposition.REJECTED),
+        (503, Disposition.REJECTED),
+    ],
+)
+def test_disposition_for_code(code: int, disposition: Disposition) -> None:
+    assert disposition_for_code(code) is disposition
 
 
 def test_sip_parsing_helpers() -> None:
