@@ -1,11 +1,18 @@
-"""callbot: the composition root and command line.
+"""callbot: the command line. Composition lives in ``app/`` (config, engine factories, the
+``Runtime`` that starts and stops a node's engines, the node and the demo).
 
-python main.py demo                 three real SIP calls to the local simulated callee
-python main.py callee               run the simulated callee on its own (SIP on loopback)
-python main.py nlu classify         stdin lines -> JSON lines with intent and confidence
-python main.py nlu train [--out D]  train the intent model
-python main.py nlu eval FILE.tsv    evaluate on a TSV of intent<TAB>text
-python main.py report daily         one day's dials, outcomes, CRM, cost and ROI (JSON or CSV)
+python main.py demo [--keep-db]        three real SIP calls to the local simulated callee
+python main.py callee                  the simulated callee on its own (SIP on loopback)
+python main.py run                     a production node: dial active campaigns, deliver the CRM
+python main.py campaign import N CSV   import leads (UTF-8 or GBK) into campaign N
+python main.py report daily            one day's dials, outcomes, CRM, cost and ROI (JSON or CSV)
+python main.py nlu classify            stdin lines -> JSON lines with intent and confidence
+python main.py nlu train [--distill]   train the intent model
+python main.py nlu eval FILE.tsv       evaluate on a TSV of intent<TAB>text (or --heldout)
+python main.py asr transcribe A.wav    one JSON line per file: text, rtf
+python main.py asr adapt ...           fine-tune Whisper on (audio, text) pairs -> CT2 int8
+
+Every command takes ``--config`` (default config.yaml) and ``-v`` (debug logging).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from campaigns.reports import ReportConfig  # campaigns owns the report's settings
+
 ENV_PREFIX = "CALLBOT__"
 
 
@@ -105,19 +107,6 @@ class CrmConfig:
     token: str = ""  # webhook: sent as "Authorization: Bearer <token>"
     timeout_s: float = 10.0
     poll_s: float = 5.0  # how often `main.py run` delivers the outbox
-
-
-@dataclass
-class ReportConfig:
-    """Prices and lead values for `main.py report daily` (flat keys: the loader takes scalars)."""
-
-    currency: str = "CNY"  # a label only: no conversion
-    cost_per_minute: float = 0.1  # trunk price per billed minute of answered calls
-    cost_per_dial: float = 0.0  # per attempt, answered or not
-    billing_increment_s: int = 60  # answered calls are billed in whole increments, rounded up
-    value_grade_a: float = 500.0  # what one qualified lead of grade A is worth
-    value_grade_b: float = 200.0
-    value_grade_c: float = 50.0
 
 
 @dataclass

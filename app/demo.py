@@ -1,34 +1,33 @@
-"""The demo: a 3-lead campaign dialed over real SIP to the local simulated callee."""
+"""`main.py demo`: a 3-lead campaign dialed over real SIP to the local simulated callee.
+
+The robot side is a ``Runtime`` like a production node's, with the demo's own database and a
+dial plan that may call at any hour and tries each lead once. The simulated callee has its own
+media worker (listening on ``callee.sip_port``) and a different voice; it runs beside the
+runtime for as long as the campaign takes. `main.py callee` runs the callee alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
 
-from bus import make_bus
-from callflow.script import load_script
-from campaigns.compliance import CallingWindow
-from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
 from app.config import Config
-from app.engines import (
-    make_asr,
-    make_endpointer_factory,
-    make_nlu,
-    make_prompts,
-    make_session_factory,
-    make_telephony,
-    make_tts,
-)
-from models import Campaign, DncEntry, Lead, init_db
-from nlu.base import INTENTS
+from app.engines import make_endpointer_factory, make_prompts, make_telephony, make_tts
+from app.runtime import DialPlan, Runtime, dial_plan
+from campaigns.compliance import CallingWindow
+from campaigns.dialer import AttemptSummary
+from models import Campaign, DncEntry, Lead
 from simcallee.callee import SimulatedCallee, load_personas
+from telephony.base import Telephony
 
 DEMO_DB = "sqlite:///var/demo.db"
 # number -> (persona, expected outcome)
@@ -52,7 +51,20 @@ def _demo_db_url(cfg: Config, keep: bool) -> str:
     return DEMO_DB
 
 
-def make_callee(cfg: Config, telephony: Any) -> SimulatedCallee:
+def demo_plan(cfg: Config) -> DialPlan:
+    """The node's dial plan, except: simulated numbers may be called at any hour (real
+    campaigns use ``campaign.calling_hours``), and each lead is tried once."""
+    return replace(
+        dial_plan(cfg), window=CallingWindow.parse("00:00-24:00"), max_attempts=1, node="demo"
+    )
+
+
+def make_callee_telephony(cfg: Config) -> Telephony:
+    """One listening media worker on ``callee.sip_port``, where the demo trunk points."""
+    return make_telephony(cfg, listen=True, sip_port=cfg.callee.sip_port, processes=1)
+
+
+def make_callee(cfg: Config, telephony: Telephony) -> SimulatedCallee:
     personas, default = load_personas(cfg.callee.personas)
     voice = make_prompts(cfg, make_tts(cfg, speed=CALLEE_SPEED, variant=CALLEE_VARIANT), "callee")
     return SimulatedCallee(
@@ -69,7 +81,7 @@ def make_callee(cfg: Config, telephony: Any) -> SimulatedCallee:
 
 
 async def run_callee_forever(cfg: Config) -> None:
-    tel = make_telephony(cfg, listen=True, sip_port=cfg.callee.sip_port, processes=1)
+    tel = make_callee_telephony(cfg)
     callee = make_callee(cfg, tel)
     await callee.prepare()
     await tel.start()
@@ -80,7 +92,22 @@ async def run_callee_forever(cfg: Config) -> None:
         await tel.close()
 
 
-def _seed(db: Any, script_path: str, tz: str) -> int:
+@asynccontextmanager
+async def serving(callee: SimulatedCallee, telephony: Telephony) -> AsyncIterator[None]:
+    """The callee's media worker started and the callee answering, until the block ends."""
+    await telephony.start()
+    try:
+        serve = asyncio.create_task(callee.serve(), name="callee.serve")
+        try:
+            yield
+        finally:
+            serve.cancel()
+            await asyncio.gather(serve, return_exceptions=True)
+    finally:
+        await telephony.close()
+
+
+def _seed(db: sessionmaker[Session], script_path: str, tz: str) -> int:
     with db.begin() as s:
         # the demo's numbers are simulated; forget opt-outs from earlier demo runs
         s.execute(delete(DncEntry).where(DncEntry.phone.in_(list(DEMO_LEADS))))
@@ -93,63 +120,28 @@ def _seed(db: Any, script_path: str, tz: str) -> int:
 
 
 async def run_demo(cfg: Config, *, keep_db: bool = False) -> int:
+    """Dial the three demo leads; print every turn and outcome. 0 when all are as expected."""
     t_start = time.monotonic()
-    db = init_db(_demo_db_url(cfg, keep_db))
-    script = load_script(cfg.callflow.script, known_intents=INTENTS)
-    nlu = make_nlu(cfg)
-    asr = make_asr(cfg)
-    prompts = make_prompts(cfg, make_tts(cfg))
-    bus = make_bus(cfg.bus.mqtt_url, prefix=cfg.bus.topic_prefix)
-    callee_tel = make_telephony(cfg, listen=True, sip_port=cfg.callee.sip_port, processes=1)
-    robot_tel = make_telephony(cfg)
-    callee = make_callee(cfg, callee_tel)
+    script_path = cfg.callflow.script
+    async with Runtime(cfg, db_url=_demo_db_url(cfg, keep_db), plan=demo_plan(cfg)) as rt:
+        callee_tel = make_callee_telephony(cfg)
+        callee = make_callee(cfg, callee_tel)
+        t0 = time.monotonic()
+        dialer = await rt.dialer_for(script_path)  # renders the robot's lines
+        await callee.prepare()
+        lines = len(rt.script(script_path).lines())
+        print(f"rendered {lines} script lines in {time.monotonic() - t0:.1f}s")
 
-    t0 = time.monotonic()
-    await prompts.prefetch(script.lines())
-    await callee.prepare()
-    print(f"rendered {len(script.lines())} script lines in {time.monotonic() - t0:.1f}s")
-
-    campaign_id = await asyncio.to_thread(_seed, db, cfg.callflow.script, cfg.campaign.timezone)
-    leads_by_id = _lead_ids(db, campaign_id)
-    dialer = Dialer(
-        db=db,
-        telephony=robot_tel,
-        make_session=make_session_factory(cfg, script, asr, nlu, prompts),
-        bus=bus,
-        trunk=TrunkConfig(
-            cfg.telephony.trunk_uri,
-            cfg.telephony.username,
-            cfg.telephony.password,
-            cfg.telephony.ring_timeout_s,
-        ),
-        # simulated numbers: the demo may run at any hour; real campaigns use calling_hours
-        window=CallingWindow.parse("00:00-24:00"),
-        max_concurrent=cfg.campaign.max_concurrent_calls,
-        max_attempts=1,
-        node="demo",
-    )
-    await bus.start()
-    await callee_tel.start()
-    await robot_tel.start()
-    serve = asyncio.create_task(callee.serve(), name="callee.serve")
-    try:
-        t1 = time.monotonic()
-        results = await dialer.run_until_idle(campaign_id)
-        calls_s = time.monotonic() - t1
-    finally:
-        serve.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await serve
-        await robot_tel.close()
-        await callee_tel.close()
-        await bus.close()
-        close = getattr(asr, "aclose", None)
-        if close:
-            await close()
+        campaign_id = await asyncio.to_thread(_seed, rt.db, script_path, cfg.campaign.timezone)
+        leads_by_id = _lead_ids(rt.db, campaign_id)
+        async with serving(callee, callee_tel):
+            t1 = time.monotonic()
+            results = await dialer.run_until_idle(campaign_id)
+            calls_s = time.monotonic() - t1
     return _report(results, leads_by_id, callee, calls_s, time.monotonic() - t_start)
 
 
-def _lead_ids(db: Any, campaign_id: int) -> dict[int, str]:
+def _lead_ids(db: sessionmaker[Session], campaign_id: int) -> dict[int, str]:
     with db() as s:
         return {lead.id: lead.phone for lead in s.query(Lead).filter_by(campaign_id=campaign_id)}
 

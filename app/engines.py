@@ -1,12 +1,15 @@
-"""Composition helpers: build engines by the names given in the config.
+"""Engine factories: build each engine family by the name the config gives it.
 
-Heavy dependencies (pjsua2, faster-whisper) are imported only when their engine is chosen.
+Every factory returns its family's interface (``Telephony``, ``StreamingAsr``, ``TtsEngine``,
+``IntentClassifier``, ``CrmAdapter``), so the rest of the composition root never depends on
+which engine it got. Heavy dependencies (pjsua2, faster-whisper, coqui) are imported only when
+their engine is chosen; the interface modules are imported for the type checker only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.config import Config
 
@@ -14,11 +17,19 @@ if TYPE_CHECKING:
     from callflow.script import Script
     from callflow.session import CallSession
     from campaigns.store import ClaimedLead
-    from telephony.base import CallHandle
+    from crm_sync.base import CrmAdapter
+    from nlu.base import IntentClassifier
+    from speech.asr.base import StreamingAsr
+    from speech.cache import PromptCache
+    from speech.tts.base import PromptSource, TtsEngine
+    from speech.vad import Endpointer
+    from telephony.base import CallHandle, Telephony
+
+EndpointerFactory = Callable[[], "Endpointer"]
 
 
 class EngineConfigError(ValueError):
-    pass
+    """An engine name or an engine setting in the config is not usable."""
 
 
 def _unknown(kind: str, name: str, choices: str) -> EngineConfigError:
@@ -27,7 +38,9 @@ def _unknown(kind: str, name: str, choices: str) -> EngineConfigError:
 
 def make_telephony(
     cfg: Config, *, listen: bool = False, sip_port: int | None = None, processes: int | None = None
-) -> Any:
+) -> Telephony:
+    """The media worker pool (``telephony.engine``); `listen` accepts inbound calls (the
+    simulated callee), `sip_port`/`processes` override the config for a second pool."""
     t = cfg.telephony
     if t.engine == "pjsua2":
         from telephony.pool import WorkerPool
@@ -47,7 +60,7 @@ def make_telephony(
     raise _unknown("telephony", t.engine, "pjsua2, fake")
 
 
-def _asr_engine(cfg: Config, name: str, make_endpointer: Callable[[], Any]) -> Any:
+def _asr_engine(cfg: Config, name: str, make_endpointer: EndpointerFactory) -> StreamingAsr:
     """One stream engine by name (``make_asr`` shares each across languages/fallbacks)."""
     s = cfg.speech
     if name == "whisper":
@@ -82,14 +95,14 @@ def _asr_engine(cfg: Config, name: str, make_endpointer: Callable[[], Any]) -> A
     raise _unknown("ASR", name, "whisper, vosk, fake")
 
 
-def make_asr(cfg: Config) -> Any:
+def make_asr(cfg: Config) -> StreamingAsr:
     """The node's shared recognizer: a stream engine (``stream()`` per call). With the default
     config it is a StreamAdapter over Whisper, which also has ``transcribe()``."""
     s = cfg.speech
     make_endpointer = make_endpointer_factory(cfg)
-    built: dict[str, Any] = {}
+    built: dict[str, StreamingAsr] = {}
 
-    def get(name: str) -> Any:
+    def get(name: str) -> StreamingAsr:
         if name not in built:
             built[name] = _asr_engine(cfg, name, make_endpointer)
         return built[name]
@@ -111,7 +124,9 @@ def make_asr(cfg: Config) -> Any:
 
 def make_tts(
     cfg: Config, *, voice: str | None = None, speed: int | None = None, variant: str | None = None
-) -> Any:
+) -> TtsEngine:
+    """The voice (``speech.tts_engine``); `voice`/`speed`/`variant` override espeak's settings
+    (the simulated callee speaks with a different voice than the robot)."""
     s = cfg.speech
     if s.tts_engine in ("espeak", "recorded"):
         from speech.tts.espeak import EspeakTts
@@ -138,7 +153,9 @@ def make_tts(
     raise _unknown("TTS", s.tts_engine, "espeak, recorded, coqui, fake")
 
 
-def make_prompts(cfg: Config, tts: Any, subdir: str = "robot") -> Any:
+def make_prompts(cfg: Config, tts: TtsEngine, subdir: str = "robot") -> PromptCache:
+    """A prompt cache over `tts`, stored under ``speech.prompt_cache_dir``/`subdir`. The call
+    flow sees it as a ``PromptSource``; its owner also prefetches lines and closes it."""
     from speech.cache import PromptCache
 
     return PromptCache(tts, f"{cfg.speech.prompt_cache_dir}/{subdir}")
@@ -146,12 +163,13 @@ def make_prompts(cfg: Config, tts: Any, subdir: str = "robot") -> Any:
 
 def make_endpointer_factory(
     cfg: Config, *, end_silence_ms: int | None = None, max_utterance_s: float | None = None
-) -> Callable[[], Any]:
+) -> EndpointerFactory:
+    """A fresh VAD endpointer per stream, with the config's settings unless overridden."""
     from speech.vad import Endpointer
 
     s = cfg.speech
 
-    def factory() -> Any:
+    def factory() -> Endpointer:
         return Endpointer(
             aggressiveness=s.vad_aggressiveness,
             end_silence_ms=end_silence_ms or s.end_silence_ms,
@@ -161,7 +179,8 @@ def make_endpointer_factory(
     return factory
 
 
-def make_nlu(cfg: Config) -> Any:
+def make_nlu(cfg: Config) -> IntentClassifier:
+    """The shared intent model (``nlu.engine``)."""
     n = cfg.nlu
     if n.engine in ("model", "linear", "student"):
         from nlu import load_classifier
@@ -174,7 +193,7 @@ def make_nlu(cfg: Config) -> Any:
     raise _unknown("NLU", n.engine, "model, fake")
 
 
-def make_crm(cfg: Config) -> Any | None:
+def make_crm(cfg: Config) -> CrmAdapter | None:
     """The CRM adapter named by ``crm.engine`` (None for "none": leads stay in the outbox)."""
     c = cfg.crm
     if c.engine == "none":
@@ -193,8 +212,13 @@ def make_crm(cfg: Config) -> Any | None:
 
 
 def make_session_factory(
-    cfg: Config, script: Script, asr: Any, nlu: Any, prompts: Any
+    cfg: Config,
+    script: Script,
+    asr: StreamingAsr,
+    nlu: IntentClassifier,
+    prompts: PromptSource,
 ) -> Callable[[CallHandle, ClaimedLead], CallSession]:
+    """One CallSession per answered call of `script`'s campaign, sharing the node's engines."""
     from callflow.session import CallSession
 
     if script.intents:  # the script's own few-shot intents, on top of the shared model

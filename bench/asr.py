@@ -49,11 +49,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import SpeechConfig
+from core.audio import FRAME_BYTES, SAMPLE_RATE, pcm_seconds
+from core.text import canonical
 from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import Final, Partial, SpeechEnded, SpeechStarted
 from speech.asr.whisper import SALES_REPLIES_PROMPT, WhisperAsr
-from speech.textnorm import edit_distance, normalize_transcript, strip_punct
+from speech.scoring import edit_distance, strip_punct
 from speech.vad import Endpointer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,7 +118,7 @@ def render(text: str, voice: str, variant: str | None, speed: int) -> bytes:
         timeout=30,
     ).stdout
     parsed = audio.parse_wav(wav)
-    return audio.resample_pcm16(parsed.pcm, parsed.sample_rate, audio.PHONE_RATE)
+    return audio.resample_pcm16(parsed.pcm, parsed.sample_rate, SAMPLE_RATE)
 
 
 def trim(pcm: bytes, floor: float = 0.003) -> bytes:
@@ -143,7 +145,7 @@ class Item:
 
     @property
     def seconds(self) -> float:
-        return audio.duration_s(self.pcm)
+        return pcm_seconds(self.pcm)
 
 
 def build_paused(pairs: list[tuple[str, str]], pause_s: float = 0.45) -> list[Item]:
@@ -172,7 +174,7 @@ def build_set(names: list[str], sentences: list[str]) -> list[Item]:
 
 
 def clean(text: str) -> str:
-    return strip_punct(normalize_transcript(text))
+    return strip_punct(canonical(text))
 
 
 @dataclass
@@ -200,12 +202,12 @@ class Tally:
 def standard_transcribe(asr: WhisperAsr, item: Item, prompt: str | None) -> tuple[str, float]:
     """faster-whisper's own transcribe(): 30 s window, library defaults (beam 5, fallback)."""
     started = time.perf_counter()
-    x = audio.resample_float(audio.pcm16_to_float(item.pcm), 8000, 16000)
+    x = audio.resample_float(audio.pcm16_to_float(item.pcm), SAMPLE_RATE, audio.WHISPER_RATE)
     segments, _ = asr._model.transcribe(
         x, language="zh", initial_prompt=prompt, without_timestamps=True, vad_filter=False
     )
     text = "".join(s.text for s in segments)  # materialized here, in this (bench) thread
-    return normalize_transcript(text), time.perf_counter() - started
+    return canonical(text), time.perf_counter() - started
 
 
 def accuracy(asr: WhisperAsr, items: list[Item], prompt: str | None) -> dict[str, Any]:
@@ -213,7 +215,7 @@ def accuracy(asr: WhisperAsr, items: list[Item], prompt: str | None) -> dict[str
     std: dict[str, Tally] = {}
     rows = []
     for item in items:
-        tr = asr.transcribe_sync(item.pcm, 8000, prompt=prompt)
+        tr = asr.transcribe_sync(item.pcm, SAMPLE_RATE, prompt=prompt)
         text_std, std_s = standard_transcribe(asr, item, prompt)
         fast.setdefault(item.set, Tally()).add(item, tr.text, tr.decode_s)
         std.setdefault(item.set, Tally()).add(item, text_std, std_s)
@@ -278,9 +280,9 @@ async def stream_one(adapter: StreamAdapter, item: Item, prompt: str | None) -> 
 
     reader = asyncio.create_task(read())
     start = time.perf_counter()
-    for i in range(len(pcm) // 320):
+    for i in range(len(pcm) // FRAME_BYTES):
         walls.append(time.perf_counter())
-        stream.push(pcm[i * 320 : (i + 1) * 320])
+        stream.push(pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
         await asyncio.sleep(max(0.0, start + (i + 1) * 0.02 - time.perf_counter()))
     stream.end_input()
     await reader
@@ -302,8 +304,8 @@ async def stream_one(adapter: StreamAdapter, item: Item, prompt: str | None) -> 
 def noise_clips() -> list[Item]:
     """2 s of non-speech that webrtcvad alone calls speech: line hiss and mains hum."""
     rng = np.random.default_rng(7)
-    hiss = audio.float_to_pcm16(rng.normal(0, 0.1, 8000 * 2))
-    square = np.sign(np.sin(2 * np.pi * 50 * np.arange(8000 * 2) / 8000))
+    hiss = audio.float_to_pcm16(rng.normal(0, 0.1, SAMPLE_RATE * 2))
+    square = np.sign(np.sin(2 * np.pi * 50 * np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE))
     hum = audio.ulaw_roundtrip(audio.float_to_pcm16(0.3 * square))
     return [Item("noise", "", hiss), Item("noise", "", hum)]
 
@@ -370,10 +372,10 @@ def vad_cost() -> float:
     """webrtcvad endpointer seconds per second of audio (one stream)."""
     ep = Endpointer()
     rng = np.random.default_rng(0)
-    pcm = audio.float_to_pcm16(rng.normal(0, 0.05, 8000 * 10))
+    pcm = audio.float_to_pcm16(rng.normal(0, 0.05, SAMPLE_RATE * 10))
     started = time.perf_counter()
-    for i in range(0, len(pcm), 320):
-        ep.push(pcm[i : i + 320])
+    for i in range(0, len(pcm), FRAME_BYTES):
+        ep.push(pcm[i : i + FRAME_BYTES])
     return (time.perf_counter() - started) / 10
 
 
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     sentences = SENTENCES[:5] if args.quick else SENTENCES
     items = build_set(list(SETS), sentences)
     prompt = SALES_REPLIES_PROMPT if args.prompt == "sales" else None
-    asr.transcribe_sync(items[0].pcm, 8000, prompt=prompt)  # warm-up
+    asr.transcribe_sync(items[0].pcm, SAMPLE_RATE, prompt=prompt)  # warm-up
     acc = accuracy(asr, items, prompt)
     per_set = 2 if args.quick else args.stream_per_set
     chosen = [i for name in SETS for i in spread([x for x in items if x.set == name], per_set)]

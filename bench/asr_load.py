@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asr as asr_bench  # bench/asr.py: the test set
 
 from app.config import SpeechConfig
+from core.audio import FRAME_BYTES, SAMPLE_RATE, SAMPLE_WIDTH
 from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import Final
@@ -59,7 +60,7 @@ def render(plan: list[tuple[float, Any]], seconds: float) -> tuple[bytes, list[f
     pcm = bytearray(audio.silence(seconds + 1.5))
     ends = []
     for start, item in plan:
-        at = int(start * 8000) * 2
+        at = int(start * SAMPLE_RATE) * SAMPLE_WIDTH
         pcm[at : at + len(item.pcm)] = item.pcm
         ends.append(start + item.seconds)
     return bytes(pcm), ends
@@ -77,8 +78,8 @@ async def one_stream(
                 finals.append((time.perf_counter(), ev))
 
     reader = asyncio.create_task(read())
-    for i in range(len(pcm) // 320):
-        stream.push(pcm[i * 320 : (i + 1) * 320])
+    for i in range(len(pcm) // FRAME_BYTES):
+        stream.push(pcm[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
         await asyncio.sleep(max(0.0, t0 + (i + 1) * FRAME_S - time.perf_counter()))
     stream.end_input()
     await reader
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = ["zh-f2-110", "zh-m3-150", "zh-f2-110-noise"]
     items = [i for i in asr_bench.build_set(sets, asr_bench.SENTENCES) if i.seconds <= 5.0]
     asr = WhisperAsr(args.model, cpu_threads=1, max_workers=1)
-    asr.transcribe_sync(items[0].pcm, 8000)  # warm-up
+    asr.transcribe_sync(items[0].pcm, SAMPLE_RATE)  # warm-up
     from speech.silero import SileroVad
 
     confirm = SileroVad()

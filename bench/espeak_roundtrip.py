@@ -36,9 +36,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.audio import SAMPLE_RATE, pcm_seconds
 from speech import audio
 from speech.asr.whisper import WhisperAsr
-from speech.textnorm import cer, strip_punct
+from speech.scoring import cer, strip_punct
 from speech.tts.espeak import EspeakTts
 
 PHRASES: dict[str, list[str]] = {
@@ -185,7 +186,7 @@ async def render(tts: EspeakTts, text: str, channel: str) -> tuple[bytes, int]:
     if channel == "raw":
         native = await tts.synthesize_native(text)
         return native.pcm, native.sample_rate
-    return await tts.synthesize(text), audio.PHONE_RATE
+    return await tts.synthesize(text), SAMPLE_RATE
 
 
 def phone_leg(pcm: bytes, rate: int, channel: str, repeat: int, noise_dbfs: float) -> bytes:
@@ -278,10 +279,10 @@ async def latency(asr: WhisperAsr) -> list[dict[str, Any]]:
             times = [(await asr.transcribe(pcm)).decode_s for _ in range(3)]
             out.append(
                 {
-                    "audio_s": round(audio.duration_s(pcm), 2),
+                    "audio_s": round(pcm_seconds(pcm), 2),
                     "window": window,
                     "decode_s_median": round(statistics.median(times), 3),
-                    "rtf": round(statistics.median(times) / audio.duration_s(pcm), 3),
+                    "rtf": round(statistics.median(times) / pcm_seconds(pcm), 3),
                 }
             )
     return out

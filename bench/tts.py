@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from callflow.script import Script, load_script  # noqa: E402
+from core.audio import pcm_seconds  # noqa: E402
 from nlu.base import INTENTS  # noqa: E402
 from speech import audio  # noqa: E402
 from speech.cache import PromptCache  # noqa: E402
@@ -74,7 +75,7 @@ async def measure_engine(tts: TtsEngine, lines: Sequence[str]) -> dict[str, Any]
     for line in lines:
         seconds, pcm = await _timed(tts.synthesize, line)
         render_s += seconds
-        audio_s += audio.duration_s(pcm, tts.sample_rate)
+        audio_s += pcm_seconds(pcm, tts.sample_rate)
         whole.append(seconds)
         first.append(await _first_frame(tts, line))
     return {

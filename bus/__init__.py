@@ -5,6 +5,8 @@ from .memory import InProcessBus
 
 
 def make_bus(mqtt_url: str, *, prefix: str = "callbot") -> Bus:
+    """The MQTT bus at `mqtt_url` (topics under `prefix`, unless the URL's path names one), or
+    the in-process bus when `mqtt_url` is empty. aiomqtt is imported only for MQTT."""
     if not mqtt_url:
         return InProcessBus()
     from .mqtt import MqttBus

@@ -6,6 +6,9 @@ state has its own handler for that intent. A handler is a target state name, or 
   {goto: state}          move on
   {say: text}            answer in place and stay (e.g. "who are you?")
   {repeat: true}         say the current line again
+
+An ending state's ``end:`` names a ``core.vocab.Outcome`` and a qualified ending may carry a
+``grade:`` (``core.vocab.Grade``: A, B or C); any other value is a ScriptError.
 """
 
 from __future__ import annotations
@@ -13,23 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-OUTCOMES = frozenset(
-    {
-        "qualified",  # interested: a lead for sales (graded A/B)
-        "callback",  # asked to be called later
-        "dnc",  # asked not to be called again
-        "not_interested",
-        "wrong_person",
-        "voicemail",
-        "no_response",  # said nothing useful until the script gave up
-        "human_requested",
-        "hung_up",  # hung up before any outcome
-    }
-)
+from core.vocab import Grade, Outcome
+
+_V = TypeVar("_V", Outcome, Grade)
 
 
 class ScriptError(ValueError):
@@ -49,8 +42,8 @@ class State:
     say: str
     on: Mapping[str, Handler] = field(default_factory=dict)
     default: Handler | None = None  # for intents with no handler ("other" included)
-    end: str | None = None  # outcome, for an ending state
-    grade: str | None = None  # lead grade for qualified endings (A, B, C)
+    end: Outcome | None = None  # outcome, for an ending state
+    grade: Grade | None = None  # lead grade for qualified endings
     interruptible: bool = True
 
 
@@ -142,9 +135,8 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         where = f"states.{name}"
         if not isinstance(raw, Mapping):
             raise ScriptError(f"{source}: {where} must be a mapping")
-        end = raw.get("end")
-        if end is not None and end not in OUTCOMES:
-            raise ScriptError(f"{source}: {where}.end {end!r} is not one of {sorted(OUTCOMES)}")
+        end = _vocab(Outcome, raw.get("end"), f"{source}: {where}.end")
+        grade = _vocab(Grade, raw.get("grade"), f"{source}: {where}.grade")
         default = raw.get("default")
         states[name] = State(
             name=str(name),
@@ -157,7 +149,7 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
             if default is not None
             else None,
             end=end,
-            grade=raw.get("grade"),
+            grade=grade,
             interruptible=bool(raw.get("interruptible", True)),
         )
     script = Script(
@@ -176,6 +168,17 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
     )
     _check_targets(script, source)
     return script
+
+
+def _vocab(kind: type[_V], raw: Any, where: str) -> _V | None:
+    """`raw` as a member of `kind` (None stays None); the error lists every allowed value."""
+    if raw is None:
+        return None
+    try:
+        return kind(str(raw))
+    except ValueError:
+        allowed = sorted(v.value for v in kind)
+        raise ScriptError(f"{where} {raw!r} is not one of {allowed}") from None
 
 
 def _asr_prompt(raw: Any, source: str) -> str | None:

@@ -9,9 +9,9 @@ which SQLite compares as UTC wall time and PostgreSQL as instants.
 What belongs to the day:
 - attempts that *started* in it, with their turns (callee turn latency) and the leads they
   qualified (grade from the lead row);
-- CRM outbox rows written for those attempts (their payload names the attempt). The outbox's
-  `created_at` is not used for them because the outbox worker moves it to the last failed try;
-  rows whose payload names no attempt fall back to `created_at`;
+- CRM outbox rows written for those attempts (their payload names the attempt), so a call
+  that starts before midnight and qualifies its lead after it counts on the day it started;
+  rows whose payload names no attempt count on the day of their `created_at`;
 - do-not-call entries added in it (the list is global: in the total row only).
 
 Money (currency is a label from the config, no conversion): each answered call is billed in
@@ -37,29 +37,42 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import ReportConfig
-from crm_sync.outbox import MAX_TRIES
-from models import CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn
+from core.vocab import Disposition, Grade, Outcome
+from models import OUTBOX_MAX_TRIES, CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn
 
 from .compliance import zone
 
 # Known keys come first, always present (zeros included) so JSON and CSV keep one shape;
 # any other value found in the data is added after them, sorted.
-DISPOSITIONS = ("completed", "busy", "no_answer", "rejected", "failed", "worker_lost")
-OUTCOMES = (
-    "qualified",
-    "callback",
-    "not_interested",
-    "dnc",
-    "wrong_person",
-    "human_requested",
-    "voicemail",
-    "no_response",
-    "hung_up",
+DISPOSITIONS: tuple[str, ...] = tuple(Disposition)
+OUTCOMES: tuple[str, ...] = (  # every Outcome, the ones sales looks at first
+    Outcome.QUALIFIED,
+    Outcome.CALLBACK,
+    Outcome.NOT_INTERESTED,
+    Outcome.DNC,
+    Outcome.WRONG_PERSON,
+    Outcome.HUMAN_REQUESTED,
+    Outcome.VOICEMAIL,
+    Outcome.NO_RESPONSE,
+    Outcome.HUNG_UP,
 )
-GRADES = ("A", "B", "C")
+GRADES: tuple[str, ...] = tuple(Grade)
 NONE_KEY = "none"  # an attempt with no outcome (never answered) or no disposition
 TOTAL = "total"
+
+
+@dataclass
+class ReportConfig:
+    """Prices and lead values for `main.py report daily` (the `report:` section of
+    config.yaml; flat keys: the config loader takes scalars)."""
+
+    currency: str = "CNY"  # a label only: no conversion
+    cost_per_minute: float = 0.1  # trunk price per billed minute of answered calls
+    cost_per_dial: float = 0.0  # per attempt, answered or not
+    billing_increment_s: int = 60  # answered calls are billed in whole increments, rounded up
+    value_grade_a: float = 500.0  # what one qualified lead of grade A is worth
+    value_grade_b: float = 200.0
+    value_grade_c: float = 50.0
 
 
 class ReportError(ValueError):
@@ -154,7 +167,11 @@ def _keyed(counts: Counter[str], known: tuple[str, ...]) -> dict[str, int]:
 
 
 def _row(t: _Tally, cfg: ReportConfig) -> dict[str, Any]:
-    values = {"A": cfg.value_grade_a, "B": cfg.value_grade_b, "C": cfg.value_grade_c}
+    values: dict[str, float] = {
+        Grade.A: cfg.value_grade_a,
+        Grade.B: cfg.value_grade_b,
+        Grade.C: cfg.value_grade_c,
+    }
     grades = Counter(t.qualified.values())
     qualified = len(t.qualified)
     billed_min = t.billed_s / 60
@@ -199,6 +216,63 @@ def _campaign_id(s: Session, name: str) -> int:
     raise ReportError(f"unknown campaign {name!r} (known: {shown or 'none'})")
 
 
+class _Tallies:
+    """Per-campaign tallies plus the total; every row counts in its campaign and the total."""
+
+    def __init__(self, only: int | None) -> None:
+        self.per: dict[int, _Tally] = {} if only is None else {only: _Tally()}
+        self.total = _Tally()
+
+    def of(self, cid: int | None) -> list[_Tally]:
+        return [self.total] if cid is None else [self.per.setdefault(cid, _Tally()), self.total]
+
+
+def _tally_attempts(
+    s: Session, in_day: list[Any], tallies: _Tallies, cfg: ReportConfig
+) -> dict[int, int]:
+    """Dials, connects, minutes, dispositions, outcomes and qualified leads of the day's
+    attempts; returns attempt id -> campaign id."""
+    attempt_campaign: dict[int, int] = {}
+    rows = s.execute(
+        select(
+            CallAttempt.id,
+            CallAttempt.campaign_id,
+            CallAttempt.lead_id,
+            CallAttempt.answered_at.is_not(None),
+            CallAttempt.disposition,
+            CallAttempt.outcome,
+            CallAttempt.duration_s,
+            Lead.grade,
+        )
+        .join(Lead, Lead.id == CallAttempt.lead_id)
+        .where(*in_day)
+    )
+    for aid, cid, lead_id, answered, disposition, outcome, duration_s, grade in rows:
+        attempt_campaign[aid] = cid
+        for t in tallies.of(cid):
+            t.dials += 1
+            t.dispositions[disposition or NONE_KEY] += 1
+            t.outcomes[outcome or NONE_KEY] += 1
+            if answered:
+                t.answered += 1
+                t.talk_s += duration_s or 0.0
+                t.billed_s += _billed_s(duration_s or 0.0, cfg.billing_increment_s)
+            if outcome == Outcome.QUALIFIED:
+                t.qualified[lead_id] = _grade_key(grade)
+    return attempt_campaign
+
+
+def _tally_latency(s: Session, in_day: list[Any], tallies: _Tallies) -> None:
+    lat = (
+        select(CallAttempt.campaign_id, Turn.latency_ms)
+        .join(CallAttempt, CallAttempt.id == Turn.attempt_id)
+        .where(*in_day, Turn.speaker == "callee", Turn.latency_ms.is_not(None))
+    )
+    for cid, ms in s.execute(lat):
+        for t in tallies.of(cid):
+            t.latencies.append(float(ms or 0.0))  # never None: filtered above
+
+
 def daily_report(
     db: sessionmaker[Session],
     day: date,
@@ -211,70 +285,27 @@ def daily_report(
     and in total. Reads only."""
     _check(cfg)
     start, end = day_bounds(day, tz)
-    per: dict[int, _Tally] = {}
-    total = _Tally()
-
-    def tallies(cid: int | None) -> list[_Tally]:
-        return [total] if cid is None else [per.setdefault(cid, _Tally()), total]
-
     with db() as s:
         cid_filter = None if campaign is None else _campaign_id(s, campaign)
-        if cid_filter is not None:
-            per[cid_filter] = _Tally()
+        tallies = _Tallies(cid_filter)
         in_day = [CallAttempt.started_at >= start, CallAttempt.started_at < end]
         if cid_filter is not None:
             in_day.append(CallAttempt.campaign_id == cid_filter)
-
-        attempt_campaign: dict[int, int] = {}
-        rows = s.execute(
-            select(
-                CallAttempt.id,
-                CallAttempt.campaign_id,
-                CallAttempt.lead_id,
-                CallAttempt.answered_at.is_not(None),
-                CallAttempt.disposition,
-                CallAttempt.outcome,
-                CallAttempt.duration_s,
-                Lead.grade,
-            )
-            .join(Lead, Lead.id == CallAttempt.lead_id)
-            .where(*in_day)
-        )
-        for aid, cid, lead_id, answered, disposition, outcome, duration_s, grade in rows:
-            attempt_campaign[aid] = cid
-            for t in tallies(cid):
-                t.dials += 1
-                t.dispositions[disposition or NONE_KEY] += 1
-                t.outcomes[outcome or NONE_KEY] += 1
-                if answered:
-                    t.answered += 1
-                    t.talk_s += duration_s or 0.0
-                    t.billed_s += _billed_s(duration_s or 0.0, cfg.billing_increment_s)
-                if outcome == "qualified":
-                    t.qualified[lead_id] = _grade_key(grade)
-
-        lat = (
-            select(CallAttempt.campaign_id, Turn.latency_ms)
-            .join(CallAttempt, CallAttempt.id == Turn.attempt_id)
-            .where(*in_day, Turn.speaker == "callee", Turn.latency_ms.is_not(None))
-        )
-        for cid, ms in s.execute(lat):
-            for t in tallies(cid):
-                t.latencies.append(float(ms or 0.0))  # never None: filtered above
-
-        _tally_outbox(s, in_day, start, end, cid_filter, attempt_campaign, tallies)
-
+        attempt_campaign = _tally_attempts(s, in_day, tallies, cfg)
+        _tally_latency(s, in_day, tallies)
+        _tally_outbox(s, in_day, start, end, cid_filter, attempt_campaign, tallies.of)
         dnc_added = s.scalar(
             select(func.count())
             .select_from(DncEntry)
             .where(DncEntry.added_at >= start, DncEntry.added_at < end)
         )
-        named = select(Campaign.id, Campaign.name).where(Campaign.id.in_(list(per)))
+        named = select(Campaign.id, Campaign.name).where(Campaign.id.in_(list(tallies.per)))
         names = {row.id: row.name for row in s.execute(named)}
-
     campaigns = [
-        {"campaign_id": cid, "campaign": names[cid], **_row(per[cid], cfg)} for cid in sorted(per)
+        {"campaign_id": cid, "campaign": names[cid], **_row(tally, cfg)}
+        for cid, tally in sorted(tallies.per.items())
     ]
+    total = {"campaign_id": None, "campaign": TOTAL, **_row(tallies.total, cfg)}
     return {
         "report": "daily",
         "date": day.isoformat(),
@@ -282,23 +313,18 @@ def daily_report(
         "window_utc": {"start": start.isoformat(), "end": end.isoformat()},
         "campaign_filter": campaign,
         "currency": cfg.currency,
-        "pricing": {
-            "cost_per_minute": cfg.cost_per_minute,
-            "cost_per_dial": cfg.cost_per_dial,
-            "billing_increment_s": cfg.billing_increment_s,
-            "value_per_grade": {
-                "A": cfg.value_grade_a,
-                "B": cfg.value_grade_b,
-                "C": cfg.value_grade_c,
-            },
-        },
+        "pricing": _pricing(cfg),
         "campaigns": campaigns,
-        "total": {
-            "campaign_id": None,
-            "campaign": TOTAL,
-            **_row(total, cfg),
-            "dnc_added": int(dnc_added or 0),
-        },
+        "total": {**total, "dnc_added": int(dnc_added or 0)},
+    }
+
+
+def _pricing(cfg: ReportConfig) -> dict[str, Any]:
+    return {
+        "cost_per_minute": cfg.cost_per_minute,
+        "cost_per_dial": cfg.cost_per_dial,
+        "billing_increment_s": cfg.billing_increment_s,
+        "value_per_grade": {"A": cfg.value_grade_a, "B": cfg.value_grade_b, "C": cfg.value_grade_c},
     }
 
 
@@ -351,7 +377,11 @@ def _tally_outbox(
         else:
             continue
         state = (
-            "delivered" if sent_at is not None else "failed" if tries >= MAX_TRIES else "pending"
+            "delivered"
+            if sent_at is not None
+            else "failed"
+            if tries >= OUTBOX_MAX_TRIES
+            else "pending"
         )
         for t in tallies(cid):
             t.crm[state] += 1

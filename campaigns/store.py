@@ -12,36 +12,52 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, OutboxItem, Turn
+from core.vocab import Disposition, Grade, Outcome
+from models import (
+    CallAttempt,
+    Campaign,
+    DncEntry,
+    Lead,
+    LeadStatus,
+    OutboxItem,
+    OutboxKind,
+    Turn,
+)
 
 from .compliance import CallingWindow
 
 DUE_STATUSES = (LeadStatus.NEW, LeadStatus.RETRY, LeadStatus.CALLBACK)
 LEASE = timedelta(minutes=10)
-RETRY_AFTER = {  # line dispositions that leave the lead for another try, and when
-    "busy": timedelta(minutes=30),
-    "no_answer": timedelta(hours=2),
-    "rejected": timedelta(hours=4),
-    "failed": timedelta(minutes=15),
-    "worker_lost": timedelta(minutes=5),
+DEFAULT_RETRY = timedelta(hours=2)
+RETRY_AFTER: dict[str, timedelta] = {  # dispositions that leave the lead for another try
+    Disposition.BUSY: timedelta(minutes=30),
+    Disposition.NO_ANSWER: timedelta(hours=2),
+    Disposition.REJECTED: timedelta(hours=4),
+    Disposition.FAILED: timedelta(minutes=15),
+    Disposition.WORKER_LOST: timedelta(minutes=5),
 }
-OUTCOME_STATUS = {
-    "qualified": LeadStatus.QUALIFIED,
-    "callback": LeadStatus.CALLBACK,
-    "dnc": LeadStatus.DNC,
-    "not_interested": LeadStatus.NOT_INTERESTED,
-    "wrong_person": LeadStatus.DONE,
-    "human_requested": LeadStatus.CALLBACK,
+# outcomes that settle the lead; any other (voicemail, no response, hung up) retries it
+OUTCOME_STATUS: dict[str, LeadStatus] = {
+    Outcome.QUALIFIED: LeadStatus.QUALIFIED,
+    Outcome.CALLBACK: LeadStatus.CALLBACK,
+    Outcome.DNC: LeadStatus.DNC,
+    Outcome.NOT_INTERESTED: LeadStatus.NOT_INTERESTED,
+    Outcome.WRONG_PERSON: LeadStatus.DONE,
+    Outcome.HUMAN_REQUESTED: LeadStatus.CALLBACK,
 }
+DEFAULT_GRADE = Grade.B  # a qualified lead whose script named no grade
 
 
 @dataclass(frozen=True, slots=True)
 class ClaimedLead:
+    """A lead this node has claimed (status calling, leased, its attempt counted)."""
+
     lead_id: int
     campaign_id: int
     phone: str
     timezone: str
-    attempt_no: int
+    attempt_no: int  # the lead's attempts including this one
+    prior_status: LeadStatus  # the status the claim replaced: `release_claim` restores it
 
 
 def claim_due_leads(
@@ -81,13 +97,33 @@ def claim_due_leads(
             tz = lead.timezone or camp.timezone
             if not window.allows(now, tz):
                 continue
+            prior = LeadStatus(lead.status)
             lead.status = LeadStatus.CALLING
             lead.claimed_by, lead.claimed_until = node, now + LEASE
             lead.attempts += 1
-            out.append(ClaimedLead(lead.id, campaign_id, lead.phone, tz, lead.attempts))
+            out.append(ClaimedLead(lead.id, campaign_id, lead.phone, tz, lead.attempts, prior))
             if len(out) == limit:
                 break
         return out
+
+
+def release_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: str) -> bool:
+    """Undo a claim that placed no call (the telephony had no free slot after all).
+
+    Nothing was dialed, so nothing is recorded: no CallAttempt row, the attempt count back to
+    what it was, the lease cleared, the status restored (a lead claimed from an expired lease
+    goes back as `retry`, since a `calling` lead without a lease would never be due). The
+    lead is due again at once. False if the claim is no longer this node's to release.
+    """
+    with db.begin() as s:
+        row = s.get(Lead, lead.lead_id)
+        if row is None or row.status != LeadStatus.CALLING or row.claimed_by != node:
+            return False
+        due_again = lead.prior_status in DUE_STATUSES
+        row.status = lead.prior_status if due_again else LeadStatus.RETRY
+        row.attempts = lead.attempt_no - 1
+        row.claimed_by = row.claimed_until = None
+        return True
 
 
 def is_dnc(db: sessionmaker[Session], phone: str) -> bool:
@@ -104,12 +140,12 @@ class AttemptRecord:
     started_at: datetime
     answered_at: datetime | None
     ended_at: datetime
-    disposition: str
+    disposition: Disposition
     sip_code: int | None
     sip_reason: str | None
     hangup_by: str | None
-    outcome: str | None
-    grade: str | None
+    outcome: Outcome | None
+    grade: Grade | None
     final_state: str | None
     slots: dict[str, Any]
     turns: list[dict[str, Any]]
@@ -156,7 +192,7 @@ def _update_lead(
     lead.claimed_by = lead.claimed_until = None
     status = OUTCOME_STATUS.get(rec.outcome or "")
     if status is None:  # unanswered, voicemail, no response, hung up: try again later
-        delay = RETRY_AFTER.get(rec.disposition, timedelta(hours=2))
+        delay = RETRY_AFTER.get(rec.disposition, DEFAULT_RETRY)
         exhausted = lead.attempts >= max_attempts
         lead.status = LeadStatus.DONE if exhausted else LeadStatus.RETRY
         lead.next_attempt_at = None if exhausted else rec.ended_at + delay
@@ -174,10 +210,10 @@ def _update_lead(
         if s.get(DncEntry, lead.phone) is None:
             s.add(DncEntry(phone=lead.phone, source="callee"))
     elif status is LeadStatus.QUALIFIED:
-        lead.grade = rec.grade or "B"
+        lead.grade = rec.grade or DEFAULT_GRADE
         s.add(
             OutboxItem(
-                kind="lead.qualified",
+                kind=OutboxKind.LEAD_QUALIFIED,
                 lead_id=lead.id,
                 payload={"lead_id": lead.id, "attempt_id": attempt_id, "grade": lead.grade},
             )

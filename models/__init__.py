@@ -1,7 +1,8 @@
 """SQLAlchemy data model: the system of record."""
 
-from .db import init_db, make_engine
+from .db import init_db, make_engine, upgrade
 from .tables import (
+    OUTBOX_MAX_TRIES,
     Base,
     CallAttempt,
     Campaign,
@@ -9,11 +10,13 @@ from .tables import (
     Lead,
     LeadStatus,
     OutboxItem,
+    OutboxKind,
     Turn,
     utcnow,
 )
 
 __all__ = [
+    "OUTBOX_MAX_TRIES",
     "Base",
     "CallAttempt",
     "Campaign",
@@ -21,8 +24,10 @@ __all__ = [
     "Lead",
     "LeadStatus",
     "OutboxItem",
+    "OutboxKind",
     "Turn",
     "init_db",
     "make_engine",
+    "upgrade",
     "utcnow",
 ]

@@ -1,4 +1,8 @@
-"""The system of record: campaigns, leads, call attempts, turns, do-not-call list, CRM outbox."""
+"""The system of record: campaigns, leads, call attempts, turns, do-not-call list, CRM outbox.
+
+Deployments keep their database across upgrades, so these tables change only together with a
+migration in `models/migrations/versions/` (tests/test_models_migrations.py compares the two).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+OUTBOX_MAX_TRIES = 8
+"""An outbox row tried this many times (or failed for good) is never retried: "failed"."""
 
 
 def utcnow() -> datetime:
@@ -27,6 +34,12 @@ class LeadStatus(enum.StrEnum):
     NOT_INTERESTED = "not_interested"
     DNC = "dnc"  # asked not to be called again: never dialed again
     DONE = "done"  # attempts exhausted or nothing more to do
+
+
+class OutboxKind(enum.StrEnum):
+    """What an outbox row asks the CRM to do (the adapter's `kind`)."""
+
+    LEAD_QUALIFIED = "lead.qualified"  # payload: lead_id, attempt_id, grade
 
 
 class Campaign(Base):
@@ -52,7 +65,7 @@ class Lead(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default=LeadStatus.NEW)
-    grade: Mapped[str | None] = mapped_column(String(2))  # A/B/C for qualified leads
+    grade: Mapped[str | None] = mapped_column(String(2))  # core.vocab.Grade, qualified leads
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     callback_at: Mapped[datetime | None] = mapped_column()
@@ -76,12 +89,12 @@ class CallAttempt(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
-    # how the line ended: completed, busy, no_answer, rejected, failed, worker_lost
+    # how the line ended: a core.vocab.Disposition (completed, busy, no_answer, ...)
     disposition: Mapped[str | None] = mapped_column(String(20))
     sip_code: Mapped[int | None] = mapped_column(Integer)
     sip_reason: Mapped[str | None] = mapped_column(String(200))
     hangup_by: Mapped[str | None] = mapped_column(String(10))
-    # what the conversation achieved: qualified, callback, dnc, not_interested, ...
+    # what the conversation achieved: a core.vocab.Outcome (qualified, callback, dnc, ...)
     outcome: Mapped[str | None] = mapped_column(String(30))
     final_state: Mapped[str | None] = mapped_column(String(60))
     duration_s: Mapped[float | None] = mapped_column(Float)
@@ -120,9 +133,14 @@ class DncEntry(Base):
 
 
 class OutboxItem(Base):
-    """Must-deliver messages for the CRM, written in the same transaction as the outcome."""
+    """Must-deliver messages for the CRM, written in the same transaction as the outcome.
+
+    Pending while `sent_at` is NULL and `tries` < OUTBOX_MAX_TRIES; due when `next_try_at` is
+    NULL (never tried) or has passed. `created_at` stays the time the row was written.
+    """
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "sent_at", "next_try_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
@@ -132,3 +150,4 @@ class OutboxItem(Base):
     sent_at: Mapped[datetime | None] = mapped_column()
     tries: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    next_try_at: Mapped[datetime | None] = mapped_column()  # set by a failed try's backoff

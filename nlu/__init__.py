@@ -9,6 +9,11 @@ Public surface::
     #              'callback_at': '2026-...T15:00:00+08:00', 'sentiment': {...}})
 
     custom = with_custom_intents(clf, {"ask_invoice": ["能开发票吗", ...]})
+
+``classify`` takes canonical text (``core.text``): the recognizer's transcripts are, and other
+text is put in that form where it enters (``nlu.cli``, ``nlu.prepare.raw_model_text``). With
+``context["dialect"]`` set (the call path), the caller's dialect words become Mandarin first.
+Training and offline evaluation live in ``nlu.training``; nothing here imports it.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from nlu.linear import MANIFEST, LinearIntentClassifier
 DEFAULT_MODEL_DIR: Final = Path("build/nlu/linear")
 STUDENT_MODEL_DIR: Final = Path("nlu/models/student-int8")  # committed (nlu/models/README.md)
 BUILD_COMMAND: Final = (
-    ".venv/bin/python -c \"from nlu.train import train; train('build/nlu/linear')\""
+    ".venv/bin/python -c \"from nlu.training.train import train; train('build/nlu/linear')\""
 )
 _REPO: Final = Path(__file__).resolve().parent.parent
 

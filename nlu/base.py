@@ -39,5 +39,11 @@ class IntentClassifier(Protocol):
     name: str
 
     def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
-        """Fast and synchronous (ms); callers run it in an executor when on the loop."""
+        """Classify canonical text (``core.text.canonical``: what the recognizer emits).
+
+        Fast and synchronous (ms); callers run it in an executor when on the loop.
+        ``context``: ``"dialect"`` (the caller's dialect, e.g. "yue", or None when unknown:
+        dialect words are mapped to Mandarin first; absent: the text is not a caller's
+        speech), ``"timezone"`` / ``"now"`` (time slots), ``"products"`` (product slots).
+        """
         ...

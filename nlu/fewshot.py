@@ -10,7 +10,8 @@ artifact also holds a centroid per built-in intent (``intent_centroids.npz``): a
 must then also be nearer than every built-in one ("多少钱" stays ask_price even when a custom
 "payment terms" intent is close). Rule-layer intents
 (opt-out, voicemail, request for a human) always win: a custom intent never hides an opt-out.
-Building costs one embedding per example (milliseconds each).
+Building costs one embedding per example (milliseconds each). The examples are written by
+hand, so they are put in canonical form (``core.text``); utterances classified are canonical.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Final
 import numpy as np
 
 from nlu.base import INTENTS, IntentClassifier, IntentResult
-from nlu.normalize import normalize
+from nlu.prepare import model_text, raw_model_text, spoken_mandarin
 from nlu.rules import match_rule
 
 Embed = Callable[[str], np.ndarray]
@@ -76,7 +77,7 @@ class CustomIntentClassifier:
         self.builtin = np.stack(builtin).astype(np.float32) if builtin else None
 
     def similarities(self, text: str) -> dict[str, float]:
-        normalized = normalize(text)
+        normalized = model_text(text)
         if not normalized:
             return dict.fromkeys(self.names, 0.0)
         sims = self.matrix @ _unit(self.embed(normalized))
@@ -84,7 +85,7 @@ class CustomIntentClassifier:
 
     def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
         result = self.base.classify(text, context)
-        normalized = normalize(text)
+        normalized = model_text(spoken_mandarin(text, context))
         if not normalized or match_rule(normalized) is not None:
             return result
         vector = _unit(self.embed(normalized))
@@ -111,7 +112,7 @@ def with_custom_intents(
     for name, examples in mapping.items():
         if name in INTENTS:
             raise ValueError(f"custom intent {name!r} shadows a built-in intent")
-        vectors = [_unit(embed(n)) for n in (normalize(e) for e in examples) if n]
+        vectors = [_unit(embed(n)) for n in (raw_model_text(e) for e in examples) if n]
         if len(vectors) < MIN_EXAMPLES:
             raise ValueError(f"custom intent {name!r} needs at least {MIN_EXAMPLES} examples")
         matrix = np.stack(vectors)

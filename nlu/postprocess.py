@@ -1,9 +1,10 @@
 """The decisions every intent model shares, after its probabilities.
 
-normalize -> empty -> ``other``; rule layer (opt-out, voicemail, explicit request for a human)
--> forced intent; top probability below ``min_confidence`` -> ``other`` (slot ``fallback_from``
-keeps the model's guess); then slots (``nlu.slots``) and the turn's scores
-(``slots["sentiment"]``, ``nlu.sentiment``).
+Input is canonical text (``nlu.prepare``). The caller's dialect words -> Mandarin when the
+context names a dialect; model text empty -> ``other``; rule layer (opt-out, voicemail, explicit
+request for a human) -> forced intent; top probability below ``min_confidence`` -> ``other``
+(slot ``fallback_from`` keeps the model's guess); then slots (``nlu.slots``) and the turn's
+scores (``slots["sentiment"]``, ``nlu.sentiment``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final, Protocol
 import numpy as np
 
 from nlu.base import IntentResult
-from nlu.normalize import normalize, simplify
+from nlu.prepare import model_text, slot_text, spoken_mandarin
 from nlu.rules import RULE_CONFIDENCE, match_rule
 from nlu.sentiment import scores
 from nlu.slots import extract_slots
@@ -39,7 +40,18 @@ def decide(
     context: Mapping[str, Any] | None = None,
     probs: np.ndarray | None = None,
 ) -> IntentResult:
-    normalized = normalize(text)
+    """Classify one canonical text with `model` (``probs``: its probabilities, if known)."""
+    mandarin = spoken_mandarin(text, context)
+    return _decide(mandarin, model_text(mandarin), model, context, probs)
+
+
+def _decide(
+    mandarin: str,
+    normalized: str,
+    model: ProbabilisticModel,
+    context: Mapping[str, Any] | None,
+    probs: np.ndarray | None,
+) -> IntentResult:
     if not normalized:
         return IntentResult(FALLBACK, 1.0)
     forced = match_rule(normalized)
@@ -56,7 +68,7 @@ def decide(
         if confidence < model.min_confidence and intent != FALLBACK:
             slots["fallback_from"] = intent
             intent = FALLBACK
-    slots.update(extract_slots(slots.get("fallback_from", intent), simplify(text), context))
+    slots.update(extract_slots(slots.get("fallback_from", intent), slot_text(mandarin), context))
     slots["sentiment"] = scores(dist, normalized)
     return IntentResult(intent, confidence, slots)
 
@@ -65,7 +77,11 @@ def decide_batch(
     texts: Sequence[str], model: BatchModel, context: Mapping[str, Any] | None = None
 ) -> list[IntentResult]:
     """``decide`` for many texts, with one batched model call (throughput)."""
-    normalized = [normalize(t) for t in texts]
+    mandarin = [spoken_mandarin(t, context) for t in texts]
+    normalized = [model_text(m) for m in mandarin]
     todo = [n for n in normalized if n]
     probs = dict(zip(todo, model.probabilities_batch(todo), strict=True))
-    return [decide(t, model, context, probs.get(n)) for t, n in zip(texts, normalized, strict=True)]
+    return [
+        _decide(m, n, model, context, probs.get(n))
+        for m, n in zip(mandarin, normalized, strict=True)
+    ]

@@ -23,7 +23,7 @@ NO_SLOT_INTENTS: Final = frozenset({"voicemail"})
 def extract_slots(
     intent: str, simplified: str, context: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Slots for an intent from simplified text (``nlu.normalize.simplify``); {} when none."""
+    """Slots for an intent from canonical text (``nlu.prepare.slot_text``); {} when none."""
     if intent in NO_SLOT_INTENTS or not simplified.strip():
         return {}
     slots: dict[str, Any] = {}

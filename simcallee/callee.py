@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import wave
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,11 @@ from typing import Any
 
 import yaml
 
-from speech.vad import SpeechEnded, SpeechStarted
-from telephony.base import SAMPLE_RATE, InboundCall, PlayoutMark, Progress, Telephony
+from core.audio import pcm_seconds
+from speech.audio import write_wav
+from speech.vad import VoiceEnded, VoiceStarted
 from telephony.base import CallState as LineState
+from telephony.base import InboundCall, PlayoutMark, Progress, Telephony
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +141,12 @@ class SimulatedCallee:
         finally:
             with contextlib.suppress(Exception):
                 await call.hangup()
-            report.heard_s = len(heard) / 2 / SAMPLE_RATE
+            report.heard_s = pcm_seconds(heard)
             report.recording = str(self._save(call.call_id, persona.name, bytes(heard)))
 
     def _save(self, call_id: str, persona: str, pcm: bytes) -> Path:
         path = self._dir / f"{persona}-{call_id}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(SAMPLE_RATE)
-            w.writeframes(pcm)
+        write_wav(path, pcm)  # the phone format: 8 kHz PCM16 mono
         return path
 
 
@@ -188,9 +185,9 @@ class _Conversation:
         async for frame in self.call.audio():
             self.heard += frame
             for ev in self.endpointer.push(frame):
-                if isinstance(ev, SpeechStarted):
+                if isinstance(ev, VoiceStarted):
                     self.robot_started.set()
-                elif isinstance(ev, SpeechEnded):
+                elif isinstance(ev, VoiceEnded):
                     self.robot_done.set()
 
     async def _events(self) -> None:
@@ -229,7 +226,7 @@ class _Conversation:
             self.call.send_audio(pcm)
             self.call.mark(f"line{i}")
             self.report.lines_spoken.append(line)
-            await self._until(done, len(pcm) / 16000 + 5)
+            await self._until(done, pcm_seconds(pcm) + 5)
             log.debug("callee line played in %.1fs", time.monotonic() - t0)
             self.robot_done.clear()  # what the VAD saw while we talked is not a robot reply
         await self._until(self.ended, p.linger_s)

@@ -25,7 +25,7 @@ from speech.asr.routing import LanguageRouter
 from speech.cache import CacheStats, PromptCache
 from speech.tts.base import TtsEngine
 from speech.tts.fake import FakeTts
-from speech.vad import Endpointer, SpeechEnded, SpeechStarted, VadEvent
+from speech.vad import Endpointer, VadEvent, VoiceEnded, VoiceStarted
 
 if TYPE_CHECKING:
     from speech.asr.vosk import VoskAsr
@@ -54,11 +54,11 @@ __all__ = [
     "FakeTts",
     "PromptCache",
     "SALES_REPLIES_PROMPT",
-    "SpeechEnded",
-    "SpeechStarted",
     "Transcript",
     "TtsEngine",
     "VadEvent",
+    "VoiceEnded",
+    "VoiceStarted",
     "WhisperAsr",
 ]
 

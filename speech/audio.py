@@ -1,7 +1,8 @@
 """PCM helpers: PCM16 <-> float, resampling, WAV read/write, G.711 mu-law, RMS.
 
 All audio in the speech layer is PCM16 little-endian mono bytes unless a name says otherwise.
-Pure numpy, no I/O except the explicit path helpers.
+The phone frame format (8 kHz, PCM16, 20 ms) and durations are ``core.audio``'s. Pure numpy,
+no I/O except the explicit path helpers.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-PHONE_RATE = 8000
-WHISPER_RATE = 16000
+from core.audio import FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, pcm_bytes
+
+WHISPER_RATE = 16000  # what Whisper's feature extractor expects
 
 FloatArray = npt.NDArray[np.float32]
 Int16Array = npt.NDArray[np.int16]
@@ -41,14 +43,20 @@ def float_to_pcm16(samples: npt.ArrayLike) -> bytes:
     return ints.tobytes()
 
 
-def duration_s(pcm: bytes, sample_rate: int = PHONE_RATE) -> float:
-    """Duration in seconds of PCM16 mono bytes."""
-    return len(pcm) / 2 / sample_rate
+def frame_bytes_for(sample_rate: int, frame_ms: int = FRAME_MS) -> int:
+    """Bytes of one PCM16 mono frame at any rate (``core.audio.FRAME_BYTES`` is the phone's);
+    ValueError for a rate without whole-sample frames."""
+    if sample_rate <= 0 or frame_ms <= 0 or (sample_rate * frame_ms) % 1000:
+        raise ValueError(
+            f"sample rate {sample_rate} Hz has no whole-sample {frame_ms} ms frames "
+            "(use 8000, 16000, 48000, ...)"
+        )
+    return sample_rate * frame_ms // 1000 * SAMPLE_WIDTH
 
 
-def silence(seconds: float, sample_rate: int = PHONE_RATE) -> bytes:
+def silence(seconds: float, sample_rate: int = SAMPLE_RATE) -> bytes:
     """PCM16 digital silence."""
-    return b"\x00\x00" * int(round(seconds * sample_rate))
+    return bytes(pcm_bytes(seconds, sample_rate))
 
 
 # --- Resampling --------------------------------------------------------------------------------
@@ -110,11 +118,11 @@ def resample_pcm16(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
 
 
 def upsample_8k_to_16k(pcm: bytes) -> bytes:
-    return resample_pcm16(pcm, PHONE_RATE, WHISPER_RATE)
+    return resample_pcm16(pcm, SAMPLE_RATE, WHISPER_RATE)
 
 
 def downsample_16k_to_8k(pcm: bytes) -> bytes:
-    return resample_pcm16(pcm, WHISPER_RATE, PHONE_RATE)
+    return resample_pcm16(pcm, WHISPER_RATE, SAMPLE_RATE)
 
 
 # --- WAV ---------------------------------------------------------------------------------------
@@ -162,12 +170,12 @@ def parse_wav(data: bytes) -> WavAudio:
     raise ValueError("WAV has no data chunk")
 
 
-def to_wav(pcm: bytes, sample_rate: int = PHONE_RATE) -> bytes:
+def to_wav(pcm: bytes, sample_rate: int = SAMPLE_RATE) -> bytes:
     """PCM16 mono bytes -> WAV file bytes."""
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
-        w.setsampwidth(2)
+        w.setsampwidth(SAMPLE_WIDTH)
         w.setframerate(sample_rate)
         w.writeframes(pcm)
     return buf.getvalue()
@@ -177,7 +185,7 @@ def read_wav(path: str | Path) -> WavAudio:
     return parse_wav(Path(path).read_bytes())
 
 
-def write_wav(path: str | Path, pcm: bytes, sample_rate: int = PHONE_RATE) -> None:
+def write_wav(path: str | Path, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> None:
     Path(path).write_bytes(to_wav(pcm, sample_rate))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from speech import audio
 
 _CONTEXT = {8000: 32, 16000: 64}
@@ -89,7 +90,7 @@ class SileroVad:
         self.window_ms = _WINDOW[self.rate] * 1000 // self.rate
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="silero")
 
-    def speech_probs(self, pcm: bytes, sample_rate: int = audio.PHONE_RATE) -> np.ndarray:
+    def speech_probs(self, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         """One probability per window (32 ms) of the clip."""
         x = audio.pcm16_to_float(pcm)
         if sample_rate != self.rate:
@@ -116,12 +117,12 @@ class SileroVad:
             probs[i] = float(out[0][0])
         return probs
 
-    def is_speech(self, pcm: bytes, sample_rate: int = audio.PHONE_RATE) -> bool:
+    def is_speech(self, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> bool:
         probs = self.speech_probs(pcm, sample_rate)
         voiced_ms = int((probs >= self.threshold).sum()) * self.window_ms
         return voiced_ms >= self.min_speech_ms
 
-    async def confirm(self, pcm: bytes, sample_rate: int = audio.PHONE_RATE) -> bool:
+    async def confirm(self, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> bool:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.is_speech, pcm, sample_rate)
 

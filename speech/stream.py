@@ -1,9 +1,10 @@
 """Shared mechanics of recognizer streams: frame checks, resampling, the event queue.
 
 ``EventStream`` is the base of every ``RecognizeStream`` here. Subclasses implement
-``_on_frame`` (one 20 ms frame at 8 kHz, called from ``push`` on the event loop: keep it
-cheap), ``_on_flush``, ``_on_end_input`` (eventually call ``_finish()``) and ``_on_close``.
-Events go out through ``_emit`` (event loop) or ``_emit_threadsafe`` (worker threads).
+``_on_frame`` (one ``core.audio`` frame, 20 ms at 8 kHz, called from ``push`` on the event
+loop: keep it cheap), ``_on_flush``, ``_on_end_input`` (eventually call ``_finish()``) and
+``_on_close``. Events go out through ``_emit`` (event loop) or ``_emit_threadsafe`` (worker
+threads).
 """
 
 from __future__ import annotations
@@ -16,24 +17,12 @@ from typing import Final as ConstFinal
 
 import numpy as np
 
+from core.audio import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE, SAMPLE_WIDTH
 from speech import audio
 from speech.asr.base import AsrEvent, AsrStreamError
+from speech.audio import frame_bytes_for
 
 log = logging.getLogger(__name__)
-
-PHONE_RATE = audio.PHONE_RATE
-FRAME_MS = 20
-PHONE_FRAME_BYTES = PHONE_RATE * FRAME_MS // 1000 * 2  # 320
-
-
-def frame_bytes_for(sample_rate: int, frame_ms: int = FRAME_MS) -> int:
-    """Bytes of one PCM16 mono frame; ValueError for a rate without whole-sample frames."""
-    if sample_rate <= 0 or (sample_rate * frame_ms) % 1000:
-        raise ValueError(
-            f"sample rate {sample_rate} Hz has no whole-sample {frame_ms} ms frames "
-            "(use 8000, 16000, 48000, ...)"
-        )
-    return sample_rate * frame_ms // 1000 * 2
 
 
 class StreamResampler:
@@ -80,14 +69,16 @@ _END: ConstFinal = _End()
 class EventStream:
     """Base recognizer stream: validates and resamples frames, queues events."""
 
-    def __init__(self, *, sample_rate: int = PHONE_RATE) -> None:
+    def __init__(self, *, sample_rate: int = SAMPLE_RATE) -> None:
         self.sample_rate = sample_rate
         self.frame_bytes = frame_bytes_for(sample_rate)
-        self._resampler = None if sample_rate == PHONE_RATE else StreamResampler(sample_rate, 8000)
+        self._resampler = (
+            None if sample_rate == SAMPLE_RATE else StreamResampler(sample_rate, SAMPLE_RATE)
+        )
         self._carry = np.zeros(0, np.float32)
         self._loop = asyncio.get_running_loop()  # streams are opened on the event loop
         self._queue: asyncio.Queue[AsrEvent | _End | BaseException] = asyncio.Queue()
-        self._frames = 0  # 8 kHz frames handed to _on_frame
+        self._frames = 0  # core.audio frames handed to _on_frame
         self._input_ended = False
         self._closed = False
         self._finished = False
@@ -102,8 +93,12 @@ class EventStream:
         if self._input_ended or self._closed:
             raise RuntimeError("push() after end_input() or aclose()")
         if len(frame) != self.frame_bytes:
-            implied = len(frame) // 2 * (1000 // FRAME_MS)
-            hint = f" (20 ms of {implied} Hz audio?)" if len(frame) % 2 == 0 and implied else ""
+            implied = len(frame) // SAMPLE_WIDTH * (1000 // FRAME_MS)
+            hint = (
+                f" (20 ms of {implied} Hz audio?)"
+                if len(frame) % SAMPLE_WIDTH == 0 and implied
+                else ""
+            )
             raise ValueError(
                 f"frame must be {self.frame_bytes} bytes (20 ms of PCM16 mono at "
                 f"{self.sample_rate} Hz), got {len(frame)}{hint}"
@@ -113,14 +108,14 @@ class EventStream:
             return
         out = self._resampler.process(audio.pcm16_to_float(frame))
         self._carry = np.concatenate([self._carry, out])
-        n = PHONE_FRAME_BYTES // 2
+        n = FRAME_SAMPLES
         while self._carry.size >= n:
             self._feed(audio.float_to_pcm16(self._carry[:n]))
             self._carry = self._carry[n:]
 
-    def _feed(self, frame8k: bytes) -> None:
+    def _feed(self, frame: bytes) -> None:
         self._frames += 1
-        self._on_frame(frame8k)
+        self._on_frame(frame)
 
     def flush(self) -> None:
         if not (self._input_ended or self._closed):

@@ -1,4 +1,7 @@
-"""Endpointing over webrtcvad: 20 ms PCM16 frames in, SpeechStarted / SpeechEnded out.
+"""Endpointing over webrtcvad: 20 ms PCM16 frames in, VoiceStarted / VoiceEnded out.
+
+These are the endpointer's own events (voice activity, with the utterance's audio); a recognizer
+stream turns them into its ``VoiceStarted`` / ``VoiceEnded`` (``speech.asr.base``).
 
 Pure and cheap (~0.01 % of a core per call): ``push()`` is synchronous, does no I/O and keeps
 no reference to the caller's buffers. Times are stream seconds since the endpointer was created
@@ -14,29 +17,31 @@ from typing import Any
 
 import numpy as np
 
-_RATES = (8000, 16000, 32000, 48000)
+from core.audio import FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, pcm_seconds
+
+_RATES = (8000, 16000, 32000, 48000)  # what webrtcvad accepts
 _FRAME_MS = (10, 20, 30)
 
 
 @dataclass(frozen=True, slots=True)
-class SpeechStarted:
+class VoiceStarted:
     t: float  # stream seconds at the first voiced frame of the onset
 
 
 @dataclass(frozen=True, slots=True)
-class SpeechEnded:
+class VoiceEnded:
     t: float  # stream seconds at the end of the last voiced frame (the cut, when capped)
     pcm: bytes = field(repr=False)  # the utterance: pre-roll + speech + a short tail
     start_t: float = 0.0  # stream seconds where `pcm` begins (pre-roll included)
     capped: bool = False  # cut at max_utterance_s while the callee was still talking
-    sample_rate: int = 8000
+    sample_rate: int = SAMPLE_RATE
 
     @property
     def duration_s(self) -> float:
-        return len(self.pcm) / 2 / self.sample_rate
+        return pcm_seconds(self.pcm, self.sample_rate)
 
 
-VadEvent = SpeechStarted | SpeechEnded
+VadEvent = VoiceStarted | VoiceEnded
 
 
 def webrtc_classifier(sample_rate: int, aggressiveness: int) -> Callable[[bytes], bool]:
@@ -61,8 +66,8 @@ class Endpointer:
     def __init__(
         self,
         *,
-        sample_rate: int = 8000,
-        frame_ms: int = 20,
+        sample_rate: int = SAMPLE_RATE,
+        frame_ms: int = FRAME_MS,
         aggressiveness: int = 2,
         min_speech_ms: int = 150,
         onset_window_ms: int = 300,
@@ -83,7 +88,7 @@ class Endpointer:
             raise ValueError("max_utterance_s must exceed min_speech_ms")
         self.sample_rate = sample_rate
         self.frame_ms = frame_ms
-        self.frame_bytes = sample_rate * frame_ms // 1000 * 2
+        self.frame_bytes = sample_rate * frame_ms // 1000 * SAMPLE_WIDTH
         self._is_speech = classifier or webrtc_classifier(sample_rate, aggressiveness)
         # webrtcvad flags a few frames whenever a steady noise floor starts; frames quieter
         # than the floor (line hiss, comfort noise) are never speech.
@@ -148,7 +153,7 @@ class Endpointer:
         self._speaking = True
         self._last_voiced = index
         self._silence_run = 0
-        return [SpeechStarted(self._t(onset_index))]
+        return [VoiceStarted(self._t(onset_index))]
 
     def _continue(self, frame: bytes, voiced: bool, index: int) -> list[VadEvent]:
         self._utterance.append(frame)
@@ -173,25 +178,25 @@ class Endpointer:
         """Length of the utterance in progress, pre-roll included (0 when idle)."""
         return len(self._utterance) * self.frame_ms if self._speaking else 0
 
-    def peek(self) -> SpeechEnded | None:
+    def peek(self) -> VoiceEnded | None:
         """What ``flush()`` would emit now, without ending the utterance (None when idle)."""
         return self._event(capped=False) if self._speaking else None
 
-    def _finish(self, *, capped: bool) -> SpeechEnded:
+    def _finish(self, *, capped: bool) -> VoiceEnded:
         event = self._event(capped=capped)
         self._speaking = False
         self._utterance = []
         self._silence_run = 0
         return event
 
-    def _event(self, *, capped: bool) -> SpeechEnded:
+    def _event(self, *, capped: bool) -> VoiceEnded:
         if capped:
             end = len(self._utterance)
             t_end = self._t(self._start_index + end)
         else:
             end = min(len(self._utterance), self._last_voiced - self._start_index + 1 + self._tail)
             t_end = self._t(self._last_voiced + 1)
-        return SpeechEnded(
+        return VoiceEnded(
             t=t_end,
             pcm=b"".join(self._utterance[:end]),
             start_t=self._t(self._start_index),

@@ -29,7 +29,6 @@ __all__ = [
     "DialRequest",
     "Disposition",
     "Dtmf",
-    "EndReason",
     "InboundCall",
     "PlayoutCleared",
     "PlayoutMark",
@@ -37,9 +36,6 @@ __all__ = [
     "Telephony",
     "TelephonyBusyError",
 ]
-
-# Why a call ended is the attempt's disposition: one vocabulary (core.vocab).
-EndReason = Disposition
 
 
 class TelephonyBusyError(RuntimeError):

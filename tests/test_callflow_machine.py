@@ -6,17 +6,19 @@ import pytest
 
 from callflow.machine import (
     Answered,
-    CallState,
+    DialogState,
     Finish,
     Hangup,
     NoInput,
     PlaybackFinished,
     RemoteHangup,
     Say,
+    UserContinued,
     UserSaid,
     step,
 )
 from callflow.script import Script, load_script
+from core.vocab import Outcome
 from nlu.base import INTENTS
 
 
@@ -25,9 +27,9 @@ def script() -> Script:
     return load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
 
 
-def run(script: Script, intents: list[str]) -> tuple[CallState, list[object]]:
+def run(script: Script, intents: list[str]) -> tuple[DialogState, list[object]]:
     """Answer, then for each intent: finish the current line and hear the intent."""
-    state, actions = step(script, CallState(), Answered())
+    state, actions = step(script, DialogState(), Answered())
     log: list[object] = list(actions)
     for intent in intents:
         state, actions = step(script, state, PlaybackFinished(state.speaking or 0))
@@ -68,13 +70,13 @@ def test_paths_end_with_outcome_then_hangup(
 
 
 def test_greeting_discloses_ai(script: Script) -> None:
-    _, actions = step(script, CallState(), Answered())
+    _, actions = step(script, DialogState(), Answered())
     assert isinstance(actions[0], Say)
     assert "AI" in actions[0].text or "机器人" in actions[0].text
 
 
 def test_identity_question_answers_in_place(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     state, actions = step(script, state, UserSaid("ask_identity", 0.9))
     assert state.node == "greeting"
     assert len(actions) == 1 and isinstance(actions[0], Say)
@@ -82,14 +84,14 @@ def test_identity_question_answers_in_place(script: Script) -> None:
 
 
 def test_repeat_says_current_line_again(script: Script) -> None:
-    state, first = step(script, CallState(), Answered())
+    state, first = step(script, DialogState(), Answered())
     state, again = step(script, state, UserSaid("repeat", 0.9))
     assert isinstance(first[0], Say) and isinstance(again[0], Say)
     assert again[0].text == first[0].text and again[0].say_id != first[0].say_id
 
 
 def test_no_input_reprompts_then_gives_up(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     says = []
     for _ in range(script.max_retries + 1):
         state, actions = step(script, state, NoInput())
@@ -99,36 +101,36 @@ def test_no_input_reprompts_then_gives_up(script: Script) -> None:
 
 
 def test_remote_hangup_mid_sentence_records_hung_up(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     state, actions = step(script, state, RemoteHangup())
     assert state.ended
-    assert actions == [Finish("hung_up", None, {})]
+    assert actions == [Finish(Outcome.HUNG_UP, None, {})]
     # nothing happens after the end
     assert step(script, state, UserSaid("affirm", 0.9)) == (state, [])
 
 
 def test_remote_hangup_during_goodbye_keeps_outcome(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     state, _ = step(script, state, UserSaid("complaint_dnc", 0.99))
     state, actions = step(script, state, RemoteHangup())
     assert actions == [] and state.outcome == "dnc"
 
 
 def test_speech_during_goodbye_is_ignored(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     state, _ = step(script, state, UserSaid("busy_callback", 0.9))
     assert step(script, state, UserSaid("affirm", 0.9))[1] == []
 
 
 def test_stale_playback_report_is_ignored(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     state, _ = step(script, state, UserSaid("ask_identity", 0.9))  # say 2 now playing
     state2, actions = step(script, state, PlaybackFinished(1))
     assert actions == [] and state2.speaking == state.speaking
 
 
 def test_slots_reach_the_outcome(script: Script) -> None:
-    state, _ = step(script, CallState(), Answered())
+    state, _ = step(script, DialogState(), Answered())
     _, actions = step(
         script,
         state,
@@ -143,3 +145,62 @@ def test_every_state_reachable_lines_are_rendered(script: Script) -> None:
     for st in script.states.values():
         assert st.say in lines
     assert script.reprompt in lines
+
+
+# ---- continuations: the machine takes back a turn whose reply was cut short ----------------
+
+
+def _reprompted(script: Script) -> tuple[DialogState, DialogState]:
+    """The greeting played, then an unusable answer: (state before it, state after it)."""
+    state, _ = step(script, DialogState(), Answered())
+    state, _ = step(script, state, PlaybackFinished(state.speaking or 0))
+    after, actions = step(script, state, UserSaid("other", 0.5, "别再"))
+    assert [type(a) for a in actions] == [Say] and after.undo is not None
+    return state, after
+
+
+@pytest.mark.parametrize(
+    ("between", "undone"),
+    [
+        ([], True),  # the callee goes on while the re-prompt is still queued
+        ([PlaybackFinished(2, interrupted=True)], True),  # ... and cut it short
+        ([PlaybackFinished(2)], False),  # the re-prompt played to its end
+        ([NoInput()], False),
+    ],
+)
+def test_continuation_undoes_the_last_turn_while_its_reply_is_cut_short(
+    script: Script, between: list[object], undone: bool
+) -> None:
+    before, state = _reprompted(script)
+    assert state.speaking == 2  # the re-prompt
+    for event in between:
+        state, _ = step(script, state, event)  # type: ignore[arg-type]
+    said = UserSaid("complaint_dnc", 0.9, "别再，打了")
+    seq = state.say_seq
+    state, actions = step(script, state, UserContinued(said))
+    finishes = [a for a in actions if isinstance(a, Finish)]
+    assert [f.outcome for f in finishes] == ["dnc"] and state.node == "end_dnc"
+    # the joined turn replaces the first part: one callee turn, not two
+    assert state.turns == before.turns + (1 if undone else 2)
+    assert state.say_seq == state.speaking == seq + 1  # say ids never repeat, undo or not
+    assert state.undo is None  # the goodbye is not interruptible speech to undo
+
+
+def test_continuation_of_a_turn_that_is_not_undoable_is_an_ordinary_turn(script: Script) -> None:
+    _, state = _reprompted(script)
+    state, _ = step(script, state, PlaybackFinished(state.speaking or 0))
+    assert state.undo is None
+    said = UserSaid("affirm", 0.9, "别再，好的")
+    assert step(script, state, UserContinued(said)) == step(script, state, said)
+
+
+def test_undo_is_kept_only_behind_interruptible_speech(script: Script) -> None:
+    state, _ = step(script, DialogState(), Answered())
+    state, _ = step(script, state, UserSaid("ask_identity", 0.9))
+    assert state.undo is not None and state.undo.undo is None  # one level, no chain
+    state, _ = step(script, state, UserSaid("complaint_dnc", 0.9))  # an ending: Finish + Say
+    assert state.undo is None
+    state, _ = step(script, DialogState(), Answered())
+    state, actions = step(script, state, RemoteHangup())
+    assert state.undo is None and state.outcome == "hung_up"
+    assert actions == [Finish(Outcome.HUNG_UP, None, {})]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from callflow.script import ScriptError, load_script, parse_script
+from core.vocab import Grade, Outcome
 from nlu.base import INTENTS
 
 BASE = {
@@ -40,6 +41,10 @@ def test_valid_script_parses() -> None:
         ),
         ({"states": {"a": {"on": {}}, "z": {"say": "y"}}}, "states.a is missing 'say'"),
         ({"states": {"a": {"say": "x", "end": "won"}, "z": {"say": "y"}}}, "states.a.end 'won'"),
+        (
+            {"states": {"a": {"say": "x", "end": "qualified", "grade": "D"}, "z": {"say": "y"}}},
+            "states.a.grade 'D' is not one of ['A', 'B', 'C']",
+        ),
         ({"states": {"a": {"say": "{nope}"}, "z": {"say": "y"}}}, "undefined variable 'nope'"),
         (
             {
@@ -75,3 +80,14 @@ def test_missing_and_broken_files(tmp_path: Path) -> None:
     bad.write_text("states: [unclosed", encoding="utf-8")
     with pytest.raises(ScriptError, match="not valid YAML"):
         load_script(bad, known_intents=INTENTS)
+
+
+def test_endings_speak_the_shared_vocabulary() -> None:
+    a = {"say": "你好", "on": {"affirm": "z"}}
+    data = {**BASE, "states": {"a": a, "z": {"say": "好", "end": "qualified", "grade": "B"}}}
+    z = parse(data).states["z"]  # type: ignore[attr-defined]
+    assert (z.end, z.grade) == (Outcome.QUALIFIED, Grade.B)
+    assert isinstance(z.end, Outcome) and isinstance(z.grade, Grade)
+    with pytest.raises(ScriptError) as err:
+        parse({**BASE, "states": {"a": a, "z": {"say": "y", "end": "won"}}})
+    assert all(o.value in str(err.value) for o in Outcome)  # the message lists every outcome

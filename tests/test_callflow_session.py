@@ -234,14 +234,21 @@ async def test_dnc_number_is_never_dialed(tmp_path: Path, script: Script) -> Non
     assert rig.tel.calls == []
 
 
-async def test_dial_error_is_stored_as_failed(tmp_path: Path, script: Script) -> None:
+async def test_dial_error_is_stored_as_failed(
+    tmp_path: Path, script: Script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a full pool is no attempt at all (the claim is released): tests/test_campaigns_dialer.py
     rig = Rig(tmp_path, script)
-    rig.tel.max_calls = 0  # every dial raises PoolBusyError
+
+    async def unreachable(request: object) -> FakeCall:
+        raise OSError("trunk unreachable")
+
+    monkeypatch.setattr(rig.tel, "dial", unreachable)
     rig.add_lead("13800000001")
     (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
     assert res.disposition == "failed"
     with rig.db() as s:
-        assert "busy" in (s.query(CallAttempt).one().sip_reason or "")
+        assert "unreachable" in (s.query(CallAttempt).one().sip_reason or "")
 
 
 async def test_partials_and_honest_turn_latency(tmp_path: Path, script: Script) -> None:

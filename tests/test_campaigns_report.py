@@ -19,10 +19,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 import main
+from app.config import load_config
 from campaigns import reports
-from campaigns.reports import ReportError, daily_report, to_csv
-from app.config import ReportConfig, load_config
-from crm_sync.outbox import MAX_TRIES
+from campaigns.reports import ReportConfig, ReportError, daily_report, to_csv
+from core.vocab import Disposition, Outcome
+from models import OUTBOX_MAX_TRIES as MAX_TRIES
 from models import CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn, init_db
 
 REPO = Path(__file__).resolve().parent.parent
@@ -163,11 +164,11 @@ def seeded(tmp_path: Path) -> Seeded:
             )
 
         outbox(L[1], utc(21, 0), attempt=a1, sent_at=utc(21, 0, 1), tries=1)  # delivered
-        # failed for good; its created_at was moved to the last try, the next day: still the 21st's
-        outbox(L[4], utc(22, 2), attempt=a4, tries=MAX_TRIES)
+        # failed for good, its last try the next day: still the 21st's
+        outbox(L[4], utc(21, 4, 2, 10), attempt=a4, tries=MAX_TRIES, next_try_at=utc(22, 3))
         outbox(L[7], utc(21, 6, 5), attempt=b1, tries=MAX_TRIES - 1)  # still pending
-        # written for the 20th's attempt, retried into the 21st: not the 21st's
-        outbox(L[3], utc(20, 16, 5), attempt=x1, tries=3)
+        # written when the 20th's last call ended, after midnight: the 20th's, not the 21st's
+        outbox(L[3], utc(20, 16, 10, 9), attempt=x1, tries=3, next_try_at=utc(21, 9))
         # no attempt named: counted by created_at
         outbox(L[2], utc(21, 9), tries=MAX_TRIES + 1)  # failed
         outbox(L[2], utc(21, 16), sent_at=utc(21, 16, 1), tries=1)  # the 22nd
@@ -394,12 +395,10 @@ def test_csv_columns_and_rows(seeded: Seeded) -> None:
     assert (total["dnc_added"], total["cost"], total["outcome_none"]) == ("2", "5.7", "4")
 
 
-def test_known_keys_match_the_call_flow_and_telephony() -> None:
-    from callflow.script import OUTCOMES
-    from telephony.base import EndReason
-
-    assert set(reports.OUTCOMES) == set(OUTCOMES)
-    assert tuple(str(r) for r in EndReason) == reports.DISPOSITIONS
+def test_known_keys_are_the_vocabulary() -> None:
+    assert len(reports.OUTCOMES) == len(set(reports.OUTCOMES))
+    assert set(reports.OUTCOMES) == set(Outcome)
+    assert tuple(str(r) for r in Disposition) == reports.DISPOSITIONS
 
 
 def test_yesterday_is_local() -> None:

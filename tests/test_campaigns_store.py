@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from campaigns import store
 from campaigns.compliance import CallingWindow, normalize_phone
+from core.vocab import Grade, Outcome
 from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, OutboxItem, Turn, init_db
 
 NOON_SHANGHAI = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def record(db, lead, outcome, disposition="completed", slots=None):
         sip_reason="OK",
         hangup_by="local",
         outcome=outcome,
-        grade="A" if outcome == "qualified" else None,
+        grade=Grade.A if outcome == Outcome.QUALIFIED else None,
         final_state="x",
         slots=slots or {},
         turns=[

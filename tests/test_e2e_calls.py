@@ -21,10 +21,6 @@ import pytest
 pytest.importorskip("pjsua2")
 pytest.importorskip("faster_whisper")
 
-from bus.fake import RecordingBus
-from callflow.script import load_script
-from campaigns.compliance import CallingWindow
-from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
 from app.config import Config, load_config
 from app.demo import make_callee
 from app.engines import (
@@ -35,9 +31,14 @@ from app.engines import (
     make_telephony,
     make_tts,
 )
+from bus.fake import RecordingBus
+from callflow.script import load_script
+from campaigns.compliance import CallingWindow
+from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
 from models import CallAttempt, Campaign, Lead, init_db
 from nlu.base import INTENTS
 from simcallee.callee import SimulatedCallee
+from telephony.pool import WorkerPool
 
 pytestmark = [pytest.mark.sip, pytest.mark.asr, pytest.mark.slow]
 
@@ -83,7 +84,7 @@ def engines(cfg: Config) -> dict[str, Any]:
 class Rig:
     cfg: Config
     db: Any
-    robot: Any
+    robot: WorkerPool
     callee: SimulatedCallee
     callee_port: int
     campaign_id: int
@@ -106,6 +107,7 @@ async def rig(cfg: Config, engines: dict[str, Any]) -> AsyncIterator[Rig]:
         campaign_id = camp.id
     callee_tel = make_telephony(cfg, listen=True, sip_port=0, processes=1)
     robot_tel = make_telephony(cfg)
+    assert isinstance(callee_tel, WorkerPool) and isinstance(robot_tel, WorkerPool)
     callee = make_callee(cfg, callee_tel)
     script = load_script(cfg.callflow.script, known_intents=INTENTS)
     prompts = make_prompts(cfg, engines["tts"])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.augment import Augmenter, homophone_table
-from nlu.dataset import build_split, find_data_path
-from nlu.normalize import normalize
+from nlu.prepare import raw_model_text
+from nlu.training.augment import Augmenter, homophone_table
+from nlu.training.dataset import build_split, find_data_path
 
 TEXTS = ["我现在在开会你明天再打吧", "你们是做什么的", "不需要谢谢", "好的可以", "多少钱"] * 3
 
@@ -35,11 +35,11 @@ def test_training_variants_never_equal_a_heldout_text() -> None:
         find_data_path()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
-    from nlu.distill.data import dropped_rows  # pure Python: no torch needed
+    from nlu.training.distill.data import dropped_rows  # pure Python: no torch needed
 
     split = build_split()
-    held = {normalize(ex.text) for ex in split.heldout}
-    assert not {normalize(t) for t in dropped_rows(find_data_path(), split)} & held
+    held = {raw_model_text(ex.text) for ex in split.heldout}
+    assert not {raw_model_text(t) for t in dropped_rows(find_data_path(), split)} & held
 
 
 def test_distilled_training_without_its_dependencies_says_what_to_install() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from nlu import FakeClassifier, IntentResult
 from nlu.cli import classify_stream, eval_main, read_tsv
-from nlu.metrics import evaluate
+from nlu.training.metrics import evaluate
 
 
 def test_fake_classifier_keywords_and_exact() -> None:

@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from nlu.base import INTENTS
-from nlu.dataset import (
+from nlu.prepare import raw_model_text
+from nlu.training.dataset import (
     EXTRA_EXAMPLES,
     build_split,
     find_data_path,
@@ -16,8 +17,7 @@ from nlu.dataset import (
     load_labelled,
     split_heldout,
 )
-from nlu.normalize import normalize
-from nlu.taxonomy import LABEL_TO_INTENT
+from nlu.training.taxonomy import LABEL_TO_INTENT
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_extra_examples_are_valid_and_cover_weak_intents() -> None:
     per_intent = Counter(ex.intent for ex in extra)
     for intent in ("voicemail", "book_meeting", "already_have", "hesitate", "wrong_person"):
         assert per_intent[intent] >= 40, intent
-    assert all(normalize(ex.text) for ex in extra)
+    assert all(raw_model_text(ex.text) for ex in extra)
     texts = [(ex.text, ex.intent) for ex in extra]
     assert len(texts) == len(set(texts))
 
@@ -54,8 +54,8 @@ def test_split_is_deterministic_and_disjoint(data_path) -> None:
     first = build_split(data_path)
     second = build_split(data_path)
     assert first == second
-    held = {normalize(ex.text) for ex in first.heldout}
-    trained = {normalize(ex.text) for ex in first.train}
+    held = {raw_model_text(ex.text) for ex in first.heldout}
+    trained = {raw_model_text(ex.text) for ex in first.train}
     assert held and trained
     assert held.isdisjoint(trained)
 
@@ -76,11 +76,13 @@ def test_heldout_is_real_stratified_and_seeded(data_path) -> None:
 
 
 def test_split_groups_texts_that_normalize_alike() -> None:
-    from nlu.dataset import Example
+    from nlu.training.dataset import Example
 
     rows = [Example(t, "affirm", "data") for t in ("好的", "好的。", "好的！", "好啊", "行")] + [
         Example(t, "deny", "data") for t in ("不要", "不要。", "不用", "算了", "没兴趣")
     ]
     train, held = split_heldout(rows, fraction=0.4, seed=3)
-    assert {normalize(e.text) for e in train}.isdisjoint({normalize(e.text) for e in held})
+    assert {raw_model_text(e.text) for e in train}.isdisjoint(
+        {raw_model_text(e.text) for e in held}
+    )
     assert len(train) + len(held) == len(rows)

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from nlu import with_custom_intents
-from nlu.dataset import build_split, find_data_path
 from nlu.linear import LinearIntentClassifier
+from nlu.training.dataset import build_split, find_data_path
 
 CUSTOM = {
     "ask_invoice": [
@@ -45,7 +45,7 @@ def linear() -> LinearIntentClassifier:
         find_data_path()
     except FileNotFoundError as exc:
         pytest.skip(f"intent dataset not available: {exc}")
-    from nlu.train import TrainConfig, fit
+    from nlu.training.train import TrainConfig, fit
 
     return fit(build_split().train[::2], TrainConfig())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlu.normalize import normalize
+from nlu.prepare import raw_model_text
 from nlu.rules import match_rule
 from nlu.slots import extract_slots
 
@@ -23,11 +23,11 @@ from nlu.slots import extract_slots
     ],
 )
 def test_normalize(raw: str, expected: str) -> None:
-    assert normalize(raw) == expected
+    assert raw_model_text(raw) == expected
 
 
 def test_normalize_bounds_long_input() -> None:
-    assert len(normalize("我想了解一下" * 1000)) <= 256
+    assert len(raw_model_text("我想了解一下" * 1000)) <= 256
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_normalize_bounds_long_input() -> None:
     ],
 )
 def test_opt_out_always_complaint_dnc(text: str) -> None:
-    assert match_rule(normalize(text)) == "complaint_dnc"
+    assert match_rule(raw_model_text(text)) == "complaint_dnc"
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_opt_out_always_complaint_dnc(text: str) -> None:
     ],
 )
 def test_carrier_announcements_are_voicemail(text: str) -> None:
-    assert match_rule(normalize(text)) == "voicemail"
+    assert match_rule(raw_model_text(text)) == "voicemail"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_carrier_announcements_are_voicemail(text: str) -> None:
     ],
 )
 def test_rule_boundaries(text: str, expected: str | None) -> None:
-    assert match_rule(normalize(text)) == expected
+    assert match_rule(raw_model_text(text)) == expected
 
 
 NOW = {"timezone": "Asia/Shanghai", "now": "2026-11-18T10:15:00"}  # a Wednesday

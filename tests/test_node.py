@@ -1,6 +1,9 @@
 """`main.py run` (node.run_node) composed from config alone: fake telephony/ASR/TTS/NLU, a real
 SQLite database and a real HTTP webhook on 127.0.0.1 as the CRM. The node dials every due lead
-of the active campaigns and, side by side, delivers the outbox; cancelling it shuts it down."""
+of the active campaigns and, side by side, delivers the outbox; cancelling it shuts it down.
+
+Also the ``Runtime`` both `run` and `demo` use: start-up and shutdown order, a failing close
+that skips no other, one dialer per script, and the dial plan built from the config."""
 
 from __future__ import annotations
 
@@ -15,10 +18,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.config import load_config
+from app import runtime
+from app.config import Config, load_config
+from app.demo import demo_plan
 from app.engines import EngineConfigError, make_crm
-from models import CallAttempt, Campaign, Lead, OutboxItem, init_db
 from app.node import run_node
+from app.runtime import Runtime, dial_plan
+from bus import InProcessBus
+from campaigns.compliance import CallingWindow
+from models import CallAttempt, Campaign, Lead, OutboxItem, init_db
+from telephony.fake import FakeTelephony
 
 
 class Webhook:
@@ -124,3 +133,113 @@ def test_crm_engine_errors_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(EngineConfigError, match="unknown crm engine 'salesforce'"):
         make_crm(load_config(None, env={"CALLBOT__CRM__ENGINE": "salesforce"}))
     assert make_crm(load_config(None, env={})) is None
+
+
+# --- the Runtime that `run` and `demo` share -------------------------------------------------
+
+
+def fake_config(tmp_path: Path) -> Config:
+    env = node_env(tmp_path, "http://127.0.0.1:9/unused") | {"CALLBOT__CRM__ENGINE": "none"}
+    return load_config("config.yaml", env=env)
+
+
+def record_lifecycle(monkeypatch: pytest.MonkeyPatch, events: list[str]) -> None:
+    """Make every engine the Runtime starts or closes note it in `events`; the bus's close
+    fails, as a broker gone away would."""
+
+    class Bus(InProcessBus):
+        async def start(self) -> None:
+            events.append("bus.start")
+
+        async def close(self) -> None:
+            events.append("bus.close")
+            raise RuntimeError("broker gone")
+
+    class Telephony(FakeTelephony):
+        async def start(self) -> None:
+            events.append("telephony.start")
+            await super().start()
+
+        async def close(self) -> None:
+            events.append("telephony.close")
+            await super().close()
+
+    def noting_close(name: str, make: Any) -> Any:
+        def build(*args: Any, **kwargs: Any) -> Any:
+            engine = make(*args, **kwargs)
+            close = engine.aclose
+
+            async def aclose() -> None:
+                events.append(f"{name}.close")
+                await close()
+
+            monkeypatch.setattr(engine, "aclose", aclose)
+            return engine
+
+        return build
+
+    monkeypatch.setattr(runtime, "make_bus", lambda *a, **k: Bus())
+    monkeypatch.setattr(runtime, "make_telephony", lambda *a, **k: Telephony())
+    monkeypatch.setattr(runtime, "make_asr", noting_close("asr", runtime.make_asr))
+    monkeypatch.setattr(runtime, "make_prompts", noting_close("prompts", runtime.make_prompts))
+
+
+async def test_runtime_closes_in_reverse_order_even_when_one_close_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    events: list[str] = []
+    record_lifecycle(monkeypatch, events)
+    async with Runtime(fake_config(tmp_path)) as rt:
+        assert events == ["bus.start", "telephony.start"]  # the bus is up before any call
+        assert rt.crm is None
+    assert events[2:] == ["telephony.close", "bus.close", "prompts.close", "asr.close"]
+    assert "closing the bus failed" in caplog.text
+
+
+async def test_runtime_that_fails_to_start_closes_what_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    record_lifecycle(monkeypatch, events)
+
+    class Broken(FakeTelephony):
+        async def start(self) -> None:
+            raise OSError("no SIP port")
+
+    monkeypatch.setattr(runtime, "make_telephony", lambda *a, **k: Broken())
+    with pytest.raises(OSError, match="no SIP port"):
+        async with Runtime(fake_config(tmp_path)):
+            pytest.fail("the body must not run")
+    assert events == ["bus.start", "bus.close", "prompts.close", "asr.close"]
+
+
+async def test_dialer_for_builds_one_dialer_per_script_with_its_lines_rendered(
+    tmp_path: Path,
+) -> None:
+    cfg = fake_config(tmp_path)
+    async with Runtime(cfg) as rt:
+        dialer = await rt.dialer_for(cfg.callflow.script)
+        lines = set(rt.script(cfg.callflow.script).lines())
+        assert lines and rt.prompts.stats.misses == len(lines)
+        assert await rt.dialer_for(cfg.callflow.script) is dialer
+        assert rt.prompts.stats.misses == len(lines)  # nothing rendered twice
+
+
+def test_dial_plan_comes_from_the_config_and_the_demo_overrides_only_its_own_parts() -> None:
+    env = {
+        "CALLBOT__TELEPHONY__TRUNK_URI": "sip:{phone}@10.0.0.5:5060",
+        "CALLBOT__TELEPHONY__USERNAME": "acct",
+        "CALLBOT__CAMPAIGN__CALLING_HOURS": "10:00-18:30",
+        "CALLBOT__CAMPAIGN__MAX_ATTEMPTS": "5",
+        "CALLBOT__CAMPAIGN__MAX_CONCURRENT_CALLS": "7",
+    }
+    cfg = load_config(None, env=env)
+    plan = dial_plan(cfg)
+    assert plan.trunk.uri("13800000001") == "sip:13800000001@10.0.0.5:5060"
+    assert plan.trunk.username == "acct"
+    assert plan.window == CallingWindow.parse("10:00-18:30")
+    assert (plan.max_attempts, plan.max_concurrent) == (5, 7)
+    demo = demo_plan(cfg)
+    assert demo.window == CallingWindow.parse("00:00-24:00")
+    assert (demo.max_attempts, demo.node) == (1, "demo")
+    assert (demo.trunk, demo.max_concurrent) == (plan.trunk, plan.max_concurrent)

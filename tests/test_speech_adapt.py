@@ -109,7 +109,7 @@ def test_augment_makes_one_example_per_speed_with_dialect_text() -> None:
         assert example.text != clip.text and "g711" in example.tags
         assert "dialect-yue" in example.tags
         assert {"noise", "babble"} & set(example.tags)
-    from speech.dialect import normalize_dialect
+    from core.dialect import normalize_dialect
 
     assert {normalize_dialect(e.text, "yue") for e in examples} == {clip.text}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from core.audio import pcm_seconds
 from speech import audio
 from speech.asr.base import Transcript
 from speech.asr.whisper import (
@@ -92,7 +93,7 @@ async def test_transcribes_an_espeak_price_question(asr: WhisperAsr) -> None:
     assert isinstance(result, Transcript)
     assert "多少" in result.text
     assert result.language == "zh"
-    assert result.audio_s == pytest.approx(audio.duration_s(pcm), abs=0.01)
+    assert result.audio_s == pytest.approx(pcm_seconds(pcm), abs=0.01)
     assert 0.0 < result.confidence <= 1.0
     assert result.decode_s < result.audio_s  # utterance-only decode: well under real time
 
@@ -121,7 +122,7 @@ async def test_decodes_off_the_event_loop(asr: WhisperAsr, monkeypatch: pytest.M
 @pytest.mark.asr
 @needs_espeak
 async def test_callee_side_hears_the_robot_greeting(asr: WhisperAsr) -> None:
-    from speech.textnorm import cer
+    from speech.scoring import cer
     from speech.tts.espeak import EspeakTts
 
     greeting = (

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.audio import pcm_seconds
 from speech import audio
 from speech.asr.base import AsrEvent, Final, Partial, SpeechEnded, SpeechStarted
 
@@ -96,7 +97,7 @@ async def test_streams_two_utterances_with_partials_and_times(ko: object) -> Non
     f1, f2 = [e for e in events if isinstance(e, Final)]
     assert f1.text and f2.text and f1.language == "ko"
     assert f1.start_t == pytest.approx(0.5, abs=0.4)
-    assert f2.start_t == pytest.approx(0.5 + audio.duration_s(line) + 1.5, abs=0.5)
+    assert f2.start_t == pytest.approx(0.5 + pcm_seconds(line) + 1.5, abs=0.5)
     assert f1.end_t < f2.start_t and 0 < f1.confidence <= 1
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.audio import pcm_seconds
 from speech import audio
 
 
@@ -36,7 +37,7 @@ def test_downsample_removes_what_would_alias() -> None:
 def test_espeak_rate_to_phone_rate() -> None:
     pcm = _tone(500, 1.0, 22050)
     out = audio.resample_pcm16(pcm, 22050, 8000)
-    assert audio.duration_s(out) == pytest.approx(1.0, abs=0.001)
+    assert pcm_seconds(out) == pytest.approx(1.0, abs=0.001)
 
 
 def test_wav_round_trip_and_streaming_header() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from speech.cache import PromptCache
-from speech.tts.fake import FakeTts
+from speech.tts.fake import FakeStreamingTts, FakeTts
 
 
 @pytest.mark.asyncio
@@ -129,3 +129,70 @@ async def test_stream_renders_once_then_plays_from_the_cache(tmp_path: Path) -> 
     await anext(interrupted)
     await interrupted.aclose()
     assert not cache.contains("没播完的一句")  # a barge-in does not cache a partial line
+
+
+LINE = "您好我是小安，我们的智能客服系统可以自动接听。您现在方便吗？"  # three clauses
+LAST = "您现在方便吗？"  # rendered while the first two play (one clause of look-ahead)
+
+
+@pytest.mark.asyncio
+async def test_speak_gives_a_cached_line_in_one_piece(tmp_path: Path) -> None:
+    cache = PromptCache(FakeTts(), tmp_path)
+    whole = await cache.get("您好，请讲")
+    assert [c async for c in cache.speak("您好，请讲")] == [whole]  # from memory
+    fresh = PromptCache(FakeTts(), tmp_path)
+    assert [c async for c in fresh.speak("您好，请讲")] == [whole]  # from disk
+    assert fresh.stats.disk_hits == 1 and fresh.stats.misses == 0
+
+
+@pytest.mark.asyncio
+async def test_speak_streams_a_new_line_while_caching_it(tmp_path: Path) -> None:
+    tts = FakeStreamingTts(clause_s=0.2)
+    cache = PromptCache(tts, tmp_path)
+    chunks = cache.speak(LINE)
+    first = await anext(chunks)
+    assert len(first) == 320 and LAST not in tts.rendered  # the rest still renders
+    rest = [c async for c in chunks]
+    assert len(tts.rendered) == 3 and cache.contains(LINE)
+    assert [c async for c in cache.speak(LINE)] == [first + b"".join(rest)]  # now one piece
+    assert tts.calls == [LINE]
+
+
+@pytest.mark.asyncio
+async def test_last_listener_leaving_cancels_the_rest_of_the_line(tmp_path: Path) -> None:
+    tts = FakeStreamingTts(clause_s=0.2)
+    cache = PromptCache(tts, tmp_path)
+    chunks = cache.speak(LINE)
+    await anext(chunks)
+    await asyncio.sleep(0.05)  # the last clause is rendering now
+    await chunks.aclose()  # barge-in
+    await asyncio.sleep(0.3)
+    assert tts.cancelled == [LAST] and LAST not in tts.rendered
+    assert not cache.contains(LINE)
+
+
+@pytest.mark.asyncio
+async def test_a_listener_leaving_keeps_a_render_others_follow(tmp_path: Path) -> None:
+    tts = FakeStreamingTts(clause_s=0.05)
+    cache = PromptCache(tts, tmp_path)
+    leaver, stayer = cache.speak(LINE), cache.speak(LINE)
+    first = await anext(leaver)
+    assert await anext(stayer) == first  # joined the same render
+    await leaver.aclose()
+    rest = [c async for c in stayer]
+    assert tts.cancelled == [] and len(tts.rendered) == 3 and cache.contains(LINE)
+    assert cache.stats.shared == 1 and tts.calls == [LINE]
+    assert await cache.get(LINE) == first + b"".join(rest)
+
+
+@pytest.mark.asyncio
+async def test_a_get_keeps_a_render_its_streaming_listener_left(tmp_path: Path) -> None:
+    tts = FakeStreamingTts(clause_s=0.05)
+    cache = PromptCache(tts, tmp_path)
+    chunks = cache.speak(LINE)
+    first = await anext(chunks)
+    whole = asyncio.create_task(cache.get(LINE))
+    await asyncio.sleep(0)
+    await chunks.aclose()
+    assert (await whole).startswith(first) and cache.contains(LINE)
+    assert tts.cancelled == []

@@ -25,7 +25,8 @@ from speech.asr.base import (
 from speech.asr.fake import FakeAsr, FakeStreamAsr, utterance
 from speech.asr.fallback import FallbackAdapter
 from speech.asr.routing import LanguageRouter
-from speech.stream import StreamResampler, frame_bytes_for
+from speech.audio import frame_bytes_for
+from speech.stream import StreamResampler
 from speech.vad import Endpointer
 
 FRAME = 320

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from core.audio import pcm_seconds
 from speech import audio
 from speech.tts.espeak import EspeakTts, to_pinyin
 from speech.tts.fake import FakeTts, fake_duration_s
@@ -40,14 +41,14 @@ async def test_renders_8khz_pcm_of_plausible_duration() -> None:
     short = await tts.synthesize("多少钱")
     long = await tts.synthesize("我现在在开会，你明天下午再打给我吧")
     assert len(short) % 2 == 0
-    assert 0.6 < audio.duration_s(short) < 2.5
-    assert 2.5 < audio.duration_s(long) < 8.0
+    assert 0.6 < pcm_seconds(short) < 2.5
+    assert 2.5 < pcm_seconds(long) < 8.0
     assert audio.rms_dbfs(long) > -35
     slow = await EspeakTts(speed=100).synthesize("多少钱")
-    assert audio.duration_s(slow) > audio.duration_s(short)
+    assert pcm_seconds(slow) > pcm_seconds(short)
     native = await tts.synthesize_native("多少钱")
     assert native.sample_rate == 22050
-    assert audio.duration_s(native.pcm, 22050) == pytest.approx(audio.duration_s(short), abs=0.01)
+    assert pcm_seconds(native.pcm, 22050) == pytest.approx(pcm_seconds(short), abs=0.01)
     assert await tts.synthesize("。") == b""
     assert await tts.synthesize("多少钱") == short  # repeatable (sox without dither)
 
@@ -59,7 +60,7 @@ async def test_numpy_resampler_fallback_and_cantonese() -> None:
     via_sox = await EspeakTts(use_sox=True).synthesize("你好")
     assert abs(len(via_numpy) - len(via_sox)) <= 4
     yue = await EspeakTts("yue").synthesize("你好，我而家好忙")
-    assert audio.duration_s(yue) > 1.0
+    assert pcm_seconds(yue) > 1.0
 
 
 @needs_espeak
@@ -93,6 +94,6 @@ async def test_fake_tts_is_deterministic_and_sized_by_text() -> None:
     one = await tts.synthesize("你好，请讲")
     assert one == await tts.synthesize("你好，请讲")
     assert one != await tts.synthesize("别再打了，")
-    assert audio.duration_s(one) == pytest.approx(fake_duration_s("你好，请讲"))
+    assert pcm_seconds(one) == pytest.approx(fake_duration_s("你好，请讲"))
     assert fake_duration_s("你好，请讲") == pytest.approx(4 * 0.2 + 0.15)
     assert tts.calls == ["你好，请讲", "你好，请讲", "别再打了，"]

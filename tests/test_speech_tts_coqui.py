@@ -27,6 +27,7 @@ from typing import Any, Final, ParamSpec
 
 import pytest
 
+from core.audio import SAMPLE_RATE, pcm_seconds
 from speech import audio
 from speech.tts.coqui import EXTRA_HINT, CoquiModelError, CoquiTts, find_model_files
 
@@ -218,7 +219,7 @@ async def test_loads_the_tiny_vits_it_is_given(tmp_path: Path) -> None:
     folder = _tiny_vits(tmp_path / "tiny-vits")
     tts = CoquiTts(folder, frontend="pinyin")
     assert (tts.name, tts.voice, tts.model_rate, tts.sample_rate) == (
-        "coqui", "tiny-vits", 16000, audio.PHONE_RATE,
+        "coqui", "tiny-vits", 16000, SAMPLE_RATE,
     )  # fmt: skip
     saved = torch.load(folder / "model.pth")["model"]
     loaded = tts._synth.tts_model.state_dict()
@@ -230,7 +231,7 @@ async def test_loads_the_tiny_vits_it_is_given(tmp_path: Path) -> None:
 async def test_synthesizes_8khz_20ms_pcm16_frames_with_energy(tmp_path: Path) -> None:
     tts = CoquiTts(_tiny_vits(tmp_path / "tiny-vits"), frontend="pinyin")
     pcm = await tts.synthesize("您好，每月300元")
-    assert pcm and len(pcm) % 2 == 0 and audio.duration_s(pcm, tts.sample_rate) > 0.1
+    assert pcm and len(pcm) % 2 == 0 and pcm_seconds(pcm, tts.sample_rate) > 0.1
     assert audio.rms(pcm) > 1e-3 and audio.pcm16_to_float(pcm).std() > 1e-3  # not a constant
     assert audio.rms(pcm[-int(0.1 * tts.sample_rate) * 2 :]) > 1e-3  # no trailing silence pad
 
@@ -246,7 +247,7 @@ async def test_synthesizes_8khz_20ms_pcm16_frames_with_energy(tmp_path: Path) ->
 async def test_duration_grows_with_the_text(tmp_path: Path) -> None:
     tts = CoquiTts(_tiny_vits(tmp_path / "tiny-vits"), frontend="pinyin")
     lines = ["您好", "您好，每月三百元", "您好，我是小王，给您介绍一下我们的课程和价格，现在方便吗"]
-    durations = [audio.duration_s(await tts.synthesize(line)) for line in lines]
+    durations = [pcm_seconds(await tts.synthesize(line)) for line in lines]
     assert durations == sorted(set(durations)), durations  # strictly increasing
     assert durations[-1] > 1.5 * durations[0], durations
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.audio import SAMPLE_RATE, pcm_seconds
 from speech import audio
 from speech.tts.fake import FakeTts
 from speech.tts.recorded import ManifestError, RecordedTts, load_manifest, speech_rms
@@ -67,7 +68,7 @@ async def test_fixed_line_plays_the_recording_at_8khz(tmp_path: Path) -> None:
     backup = FakeTts()
     tts = RecordedTts(_folder(tmp_path), backup=backup)
     pcm = await tts.synthesize(GREETING)
-    assert audio.duration_s(pcm) == pytest.approx(2.2, abs=0.01)
+    assert pcm_seconds(pcm) == pytest.approx(2.2, abs=0.01)
     assert _dbfs(speech_rms(pcm)) == pytest.approx(TALENT_DBFS, abs=1.0)
     assert backup.calls == []
     assert tts.voice == "talent-li" and tts.has_recording(" " + GREETING)
@@ -80,12 +81,12 @@ async def test_template_splices_recording_and_loudness_matched_slot(tmp_path: Pa
     tts = RecordedTts(_folder(tmp_path), backup=backup)
     pcm = await tts.synthesize("张先生" + HELLO_TAIL)
     assert backup.calls == ["张先生"]
-    slot = pcm[: int(0.6 * audio.PHONE_RATE) * 2]  # three fake characters, 0.2 s each
+    slot = pcm[: int(0.6 * SAMPLE_RATE) * 2]  # three fake characters, 0.2 s each
     tail = pcm[len(slot) :]
     assert _dbfs(speech_rms(slot)) == pytest.approx(TALENT_DBFS, abs=1.0)
     assert _dbfs(speech_rms(tail)) == pytest.approx(TALENT_DBFS, abs=1.0)
     # the tail's leading 0.1 s silence is trimmed to 40 ms at the joint, its end kept
-    assert audio.duration_s(tail) == pytest.approx(1.5 + 0.04 + 0.1, abs=0.03)
+    assert pcm_seconds(tail) == pytest.approx(1.5 + 0.04 + 0.1, abs=0.03)
     # no click at the joint: 5 ms fades
     assert abs(np.frombuffer(pcm, "<i2")[len(slot) // 2 - 1]) < 200
 
@@ -97,7 +98,7 @@ async def test_slot_values_are_read_aloud_before_tts(tmp_path: Path) -> None:
     pcm = await tts.synthesize(PRICE_HEAD + "300" + PRICE_TAIL)
     assert backup.calls == ["三百"]
     expected = 0.8 + 1.2 + 0.4 + 2 * 0.04 + 0.1 + 0.1  # head/tail keep their outer silence
-    assert audio.duration_s(pcm) == pytest.approx(expected, abs=0.05)
+    assert pcm_seconds(pcm) == pytest.approx(expected, abs=0.05)
 
 
 @pytest.mark.asyncio
@@ -190,6 +191,6 @@ async def test_espeak_rendered_talent_and_espeak_backup(tmp_path: Path) -> None:
     )
     tts = RecordedTts(folder, backup=EspeakTts(speed=170))
     pcm = await tts.synthesize("张先生" + HELLO_TAIL)
-    tail_8k = audio.resample_pcm16(quiet, native.sample_rate, audio.PHONE_RATE)
-    assert audio.duration_s(pcm) > audio.duration_s(tail_8k) + 0.3
+    tail_8k = audio.resample_pcm16(quiet, native.sample_rate, SAMPLE_RATE)
+    assert pcm_seconds(pcm) > pcm_seconds(tail_8k) + 0.3
     assert _dbfs(speech_rms(pcm)) == pytest.approx(_dbfs(speech_rms(tail_8k)), abs=1.5)

@@ -8,9 +8,11 @@ import time
 
 import pytest
 
+from core.audio import pcm_seconds
 from speech import audio
+from speech.audio import frame_bytes_for
 from speech.tts.fake import FakeTts
-from speech.tts.frames import frame_bytes, pcm_frames, split_clauses, stream_clauses
+from speech.tts.frames import pcm_frames, split_clauses, stream_clauses
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 
@@ -23,11 +25,11 @@ def test_split_clauses_merges_tiny_pieces() -> None:
 
 
 def test_frames_are_padded_and_sized() -> None:
-    assert frame_bytes() == 320 and frame_bytes(16000) == 640
+    assert frame_bytes_for(8000) == 320 and frame_bytes_for(16000) == 640
     frames = list(pcm_frames(b"\x01\x00" * 170))
     assert [len(f) for f in frames] == [320, 320] and frames[1].endswith(b"\x00" * 300)
     with pytest.raises(ValueError):
-        frame_bytes(11025, 20)
+        frame_bytes_for(11025, 20)
 
 
 @pytest.mark.asyncio
@@ -87,4 +89,4 @@ async def test_espeak_streams_20ms_frames_of_plausible_length() -> None:
     frames = [f async for f in tts.synthesize_stream(text)]
     whole = await tts.synthesize(text)
     assert {len(f) for f in frames} == {320}
-    assert abs(len(frames) * 0.02 - audio.duration_s(whole)) < 0.5
+    assert abs(len(frames) * 0.02 - pcm_seconds(whole)) < 0.5

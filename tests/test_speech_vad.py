@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.audio import pcm_seconds
 from speech import audio
-from speech.vad import Endpointer, SpeechEnded, SpeechStarted, VadEvent
+from speech.vad import Endpointer, VadEvent, VoiceEnded, VoiceStarted
 
 FRAME = 320  # 20 ms at 8 kHz, PCM16
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
@@ -38,9 +39,9 @@ def test_exact_timing_pre_roll_and_tail() -> None:
     assert ep.frame_bytes == FRAME
     stream = QUIET * 50 + VOICED * 50 + QUIET * 40  # speech 1.0 s .. 2.0 s
     events = run(ep, stream)
-    assert [type(e) for e in events] == [SpeechStarted, SpeechEnded]
+    assert [type(e) for e in events] == [VoiceStarted, VoiceEnded]
     start, end = events
-    assert isinstance(start, SpeechStarted) and isinstance(end, SpeechEnded)
+    assert isinstance(start, VoiceStarted) and isinstance(end, VoiceEnded)
     assert start.t == pytest.approx(1.0)
     assert end.t == pytest.approx(2.0)
     assert end.start_t == pytest.approx(0.8)  # 200 ms pre-roll
@@ -55,13 +56,13 @@ def test_short_blips_and_short_pauses() -> None:
     ep.reset()
     talk = VOICED * 20 + QUIET * 20 + VOICED * 20 + QUIET * 40  # 400 ms pause inside
     events = run(ep, talk)
-    assert [type(e) for e in events] == [SpeechStarted, SpeechEnded]
+    assert [type(e) for e in events] == [VoiceStarted, VoiceEnded]
 
 
 def test_cap_emits_at_max_utterance_and_restarts() -> None:
     ep = scripted(max_utterance_s=1.0, pre_roll_ms=0)
     events = run(ep, VOICED * 125)  # 2.5 s of uninterrupted speech
-    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    ends = [e for e in events if isinstance(e, VoiceEnded)]
     assert [e.capped for e in ends] == [True, True, False]
     assert ends[0].duration_s == pytest.approx(1.0)
     assert ends[0].t == pytest.approx(1.0)
@@ -70,7 +71,7 @@ def test_cap_emits_at_max_utterance_and_restarts() -> None:
 
 def test_flush_and_frame_size() -> None:
     ep = scripted()
-    assert isinstance(run(ep, VOICED * 10)[-1], SpeechEnded)  # flushed at end of stream
+    assert isinstance(run(ep, VOICED * 10)[-1], VoiceEnded)  # flushed at end of stream
     with pytest.raises(ValueError):
         ep.push(b"\x00" * 100)
     with pytest.raises(ValueError):
@@ -98,14 +99,14 @@ async def test_endpoints_two_spoken_phrases() -> None:
     second = await tts.synthesize("多少钱")
     stream = audio.silence(1.0) + first + audio.silence(1.5) + second + audio.silence(1.0)
     events = run(Endpointer(), audio.ulaw_roundtrip(stream))
-    assert [type(e) for e in events] == [SpeechStarted, SpeechEnded] * 2
-    starts = [e.t for e in events if isinstance(e, SpeechStarted)]
-    second_at = 1.0 + audio.duration_s(first) + 1.5
+    assert [type(e) for e in events] == [VoiceStarted, VoiceEnded] * 2
+    starts = [e.t for e in events if isinstance(e, VoiceStarted)]
+    second_at = 1.0 + pcm_seconds(first) + 1.5
     assert starts[0] == pytest.approx(1.0, abs=0.15)
     assert starts[1] == pytest.approx(second_at, abs=0.15)
-    ends = [e for e in events if isinstance(e, SpeechEnded)]
-    assert ends[0].duration_s == pytest.approx(audio.duration_s(first), abs=0.5)
-    assert ends[1].duration_s == pytest.approx(audio.duration_s(second), abs=0.5)
+    ends = [e for e in events if isinstance(e, VoiceEnded)]
+    assert ends[0].duration_s == pytest.approx(pcm_seconds(first), abs=0.5)
+    assert ends[1].duration_s == pytest.approx(pcm_seconds(second), abs=0.5)
 
 
 @needs_espeak
@@ -115,7 +116,7 @@ async def test_cap_on_real_speech() -> None:
 
     speech = await EspeakTts(speed=175).synthesize("我现在在开会你明天下午再打给我吧" * 2)
     events = run(Endpointer(max_utterance_s=1.5), speech)
-    ends = [e for e in events if isinstance(e, SpeechEnded)]
+    ends = [e for e in events if isinstance(e, VoiceEnded)]
     assert ends and ends[0].capped
     assert ends[0].duration_s == pytest.approx(1.5, abs=0.25)
 
@@ -124,11 +125,11 @@ def test_peek_and_silence_while_speaking() -> None:
     ep = scripted(min_speech_ms=100, end_silence_ms=600, pre_roll_ms=0, tail_ms=200)
     assert ep.peek() is None and ep.silence_ms == 0 and ep.utterance_ms == 0
     run_frames = [ep.push(f) for f in [VOICED] * 10 + [QUIET] * 15]
-    assert not any(isinstance(e, SpeechEnded) for evs in run_frames for e in evs)
+    assert not any(isinstance(e, VoiceEnded) for evs in run_frames for e in evs)
     assert ep.silence_ms == 300
     peeked = ep.peek()
     assert peeked is not None and ep.speaking  # peeking does not end the utterance
-    (end,) = [e for e in run(ep, QUIET * 20) if isinstance(e, SpeechEnded)]
+    (end,) = [e for e in run(ep, QUIET * 20) if isinstance(e, VoiceEnded)]
     assert end.pcm == peeked.pcm and end.t == peeked.t  # the final is what was peeked
 
 

@@ -5,8 +5,8 @@
 * noise injection: white or babble noise (other clips mixed in) at a random SNR;
 * telephone band: 16 kHz -> 8 kHz -> G.711 mu-law -> 16 kHz, the channel the robot hears;
 * dialect synonym replacement (text side): Mandarin words in a dialect clip's transcript are
-  replaced by that dialect's words (``speech.dialect`` in reverse), so the recognizer learns to
-  write what was said; ``normalize_dialect`` maps it back to Mandarin before NLU.
+  replaced by that dialect's words (``core.dialect`` in reverse), so the recognizer learns to
+  write what was said; the NLU maps it back to Mandarin (``core.dialect.normalize_dialect``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
+from core.dialect import to_dialect
 from speech import audio
 from speech.adapt.data import TARGET_RATE, Clip
-from speech.dialect import to_dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +64,9 @@ def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 
 def phone_band(x: np.ndarray) -> np.ndarray:
     """What `x` sounds like after a G.711 telephone leg, back at 16 kHz."""
-    pcm = audio.float_to_pcm16(audio.resample_float(x, TARGET_RATE, audio.PHONE_RATE))
+    pcm = audio.float_to_pcm16(audio.resample_float(x, TARGET_RATE, SAMPLE_RATE))
     back = audio.pcm16_to_float(audio.ulaw_roundtrip(pcm))
-    return audio.resample_float(back, audio.PHONE_RATE, TARGET_RATE)
+    return audio.resample_float(back, SAMPLE_RATE, TARGET_RATE)
 
 
 def augment(

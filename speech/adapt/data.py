@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.dialect import canonical_dialect
 from speech import audio
-from speech.dialect import canonical_dialect
 
 TARGET_RATE = audio.WHISPER_RATE
 

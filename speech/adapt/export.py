@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from speech.adapt.data import TARGET_RATE, Clip
-from speech.textnorm import cer
+from speech.scoring import cer
 
 COPIED_FILES = ("tokenizer.json", "preprocessor_config.json")
 _LANGUAGE_TOKEN = re.compile(r"^<\|[a-z]{2,3}\|>$")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.audio import FRAME_BYTES, SAMPLE_RATE, pcm_bytes
 from speech import vad
 from speech.asr.base import (
     AsrEngine,
@@ -41,19 +42,19 @@ from speech.asr.base import (
     Transcript,
 )
 from speech.asr.schedule import DecodeJob, DecodeScheduler, Priority
-from speech.stream import PHONE_FRAME_BYTES, EventStream
+from speech.stream import EventStream
 from speech.turn import looks_complete
 
 log = logging.getLogger(__name__)
 
 _RECONFIRM_MS = 300  # re-check a doubted onset after this much more audio
-_CONFIRM_BYTES = 8000 * 2 * 2  # the confirm VAD looks at the last 2 s at most
+_CONFIRM_BYTES = pcm_bytes(2.0)  # the confirm VAD looks at the last 2 s at most
 
 
 class SpeechConfirmer(Protocol):
     """A second-opinion VAD (``speech.silero.SileroVad``); runs off the event loop."""
 
-    async def confirm(self, pcm: bytes, sample_rate: int = 8000) -> bool: ...
+    async def confirm(self, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> bool: ...
 
 
 @dataclass(slots=True)
@@ -111,7 +112,11 @@ class StreamAdapter:
         return self.scheduler.idle
 
     def stream(
-        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+        self,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> AdapterStream:
         return AdapterStream(self, self._make_endpointer(), prompt, language, sample_rate)
 
@@ -128,7 +133,7 @@ class StreamAdapter:
     async def transcribe(
         self,
         pcm: bytes,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE,
         *,
         prompt: str | None = None,
         language: str | None = None,
@@ -185,7 +190,7 @@ class AdapterStream(EventStream):
         sample_rate: int,
     ) -> None:
         super().__init__(sample_rate=sample_rate)
-        if endpointer.frame_bytes != PHONE_FRAME_BYTES or endpointer.sample_rate != 8000:
+        if endpointer.frame_bytes != FRAME_BYTES or endpointer.sample_rate != SAMPLE_RATE:
             raise ValueError("the endpointer must take 20 ms frames at 8 kHz")
         self._a = adapter
         self._ep = endpointer
@@ -213,7 +218,7 @@ class AdapterStream(EventStream):
 
     def _handle(self, events: list[vad.VadEvent]) -> None:
         for ev in events:
-            if isinstance(ev, vad.SpeechStarted):
+            if isinstance(ev, vad.VoiceStarted):
                 self._start(ev.t)
             else:
                 self._end(ev)
@@ -342,7 +347,7 @@ class AdapterStream(EventStream):
     def _submit(self, pcm: bytes, priority: Priority) -> DecodeJob:
         return self._a.submit(pcm, prompt=self.prompt, language=self.language, priority=priority)
 
-    def _end(self, ev: vad.SpeechEnded) -> None:
+    def _end(self, ev: vad.VoiceEnded) -> None:
         utt, self._utt = self._utt, None
         if utt is None:  # pragma: no cover - the endpointer always starts first
             return
@@ -354,7 +359,7 @@ class AdapterStream(EventStream):
         self._last_final = self._spawn(self._finalize(utt, ev, self._last_final), "final")
 
     async def _finalize(
-        self, utt: _Utterance, ev: vad.SpeechEnded, previous: asyncio.Task[None] | None
+        self, utt: _Utterance, ev: vad.VoiceEnded, previous: asyncio.Task[None] | None
     ) -> None:
         try:
             await self._finalize_inner(utt, ev, previous)
@@ -362,7 +367,7 @@ class AdapterStream(EventStream):
             self._finals -= 1
 
     async def _finalize_inner(
-        self, utt: _Utterance, ev: vad.SpeechEnded, previous: asyncio.Task[None] | None
+        self, utt: _Utterance, ev: vad.VoiceEnded, previous: asyncio.Task[None] | None
     ) -> None:
         if utt.onset is not None:
             await asyncio.gather(utt.onset, return_exceptions=True)

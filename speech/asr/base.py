@@ -14,6 +14,10 @@ Times are stream seconds: audio pushed into the stream so far, so tests need no 
 (its text may be empty: noise, a cough). A ``SpeechStarted`` of the next utterance may arrive
 before the previous ``Final`` (barge-in never waits for a decode); ``start_t``/``end_t`` tell
 which utterance a ``Final`` belongs to.
+
+Text is final: ``Transcript.text``, ``Partial.text`` and ``Final.text`` are in the canonical form
+of ``core.text.canonical`` (simplified characters, NFKC width, Chinese punctuation), applied once
+by the engine; consumers (the call flow, the NLU) do not normalise it again.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from core.audio import SAMPLE_RATE
+
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    text: str  # simplified Chinese, normalized
+    text: str  # canonical (core.text)
     confidence: float  # 0..1
     language: str  # e.g. "zh"
     audio_s: float  # seconds of audio decoded
@@ -40,7 +46,7 @@ class AsrEngine(Protocol):
     async def transcribe(
         self,
         pcm: bytes,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE,
         *,
         prompt: str | None = None,
         language: str | None = None,
@@ -73,7 +79,7 @@ class SpeechEnded:
 
 @dataclass(frozen=True, slots=True)
 class Final:
-    text: str  # simplified Chinese, normalized; "" when nothing intelligible was said
+    text: str  # canonical (core.text); "" when nothing intelligible was said
     confidence: float  # 0..1
     start_t: float  # stream seconds where the utterance starts
     end_t: float  # stream seconds where the speech ends (the cut, when capped)
@@ -125,7 +131,11 @@ class StreamingAsr(Protocol):
     name: str
 
     def stream(
-        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+        self,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> RecognizeStream:
         """Open a stream. ``prompt`` biases vocabulary; ``language`` routes/decodes."""
         ...

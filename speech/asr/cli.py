@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from core.audio import SAMPLE_RATE, pcm_seconds
 from speech import audio
 from speech.asr.base import Final
-from speech.stream import frame_bytes_for
-from speech.textnorm import to_simplified
+from speech.audio import frame_bytes_for
 
 _UTTERANCE_MAX_S = 30.0
 
@@ -47,10 +47,10 @@ async def _via_stream(engine: Any, pcm: bytes, rate: int, prompt: str | None) ->
 async def _one(engine: Any, path: Path, prompt: str | None) -> dict[str, Any]:
     wav = await asyncio.to_thread(audio.read_wav, path)
     pcm, rate = wav.pcm, wav.sample_rate
-    if rate not in (audio.PHONE_RATE, audio.WHISPER_RATE):
+    if rate not in (SAMPLE_RATE, audio.WHISPER_RATE):
         pcm = await asyncio.to_thread(audio.resample_pcm16, pcm, rate, audio.WHISPER_RATE)
         rate = audio.WHISPER_RATE
-    duration = audio.duration_s(pcm, rate)
+    duration = pcm_seconds(pcm, rate)
     started = time.perf_counter()
     if hasattr(engine, "transcribe") and duration <= _UTTERANCE_MAX_S:
         tr = await engine.transcribe(pcm, rate, prompt=prompt)
@@ -64,7 +64,7 @@ async def _one(engine: Any, path: Path, prompt: str | None) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
     return {
         "file": str(path),
-        "text": to_simplified(text),
+        "text": text,  # engines emit canonical text (core.text)
         "rtf": round(elapsed / duration, 4) if duration else 0.0,
         "duration_s": round(duration, 3),
         "confidence": round(confidence, 3),

@@ -12,6 +12,8 @@ import hashlib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 
+from core.audio import SAMPLE_RATE, pcm_seconds
+from core.text import canonical
 from speech.asr.base import AsrEvent, Final, Partial, SpeechEnded, SpeechStarted, Transcript
 from speech.stream import EventStream
 
@@ -27,7 +29,8 @@ class FakeAsr:
     Lookup order for each call: ``by_audio[sha1(pcm)]`` (see ``remember``), then the next item
     of ``script`` (a queue), then ``default``. Every call is recorded in ``calls`` as
     ``(audio_seconds, prompt)``. Draft decodes (partials) peek at the script without consuming
-    it and are only counted in ``drafts``.
+    it and are only counted in ``drafts``. Like a real engine it returns canonical text
+    (``core.text.canonical``).
     """
 
     name = "fake"
@@ -64,7 +67,7 @@ class FakeAsr:
     async def transcribe(
         self,
         pcm: bytes,
-        sample_rate: int = 8000,
+        sample_rate: int = SAMPLE_RATE,
         *,
         prompt: str | None = None,
         language: str | None = None,
@@ -72,7 +75,7 @@ class FakeAsr:
     ) -> Transcript:
         if self.closed:
             raise RuntimeError("FakeAsr is closed")
-        audio_s = len(pcm) / 2 / sample_rate
+        audio_s = pcm_seconds(pcm, sample_rate)
         if draft:
             self.drafts += 1
         else:
@@ -85,6 +88,7 @@ class FakeAsr:
             text = self._script[0] if self._script else self.default
         elif text is None:
             text = self._script.popleft() if self._script else self.default
+        text = canonical(text)
         confidence = self.confidence if text else 0.0
         return Transcript(text, confidence, language or self.language, audio_s, self.delay_s)
 
@@ -147,7 +151,11 @@ class FakeStreamAsr:
         self._timelines.extend(timelines)
 
     def stream(
-        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+        self,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> FakeRecognizeStream:
         if self.closed:
             raise RuntimeError("FakeStreamAsr is closed")

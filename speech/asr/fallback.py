@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 
+from core.audio import FRAME_MS, SAMPLE_RATE
 from speech.asr.base import (
     AsrEvent,
     Final,
@@ -25,7 +26,7 @@ from speech.asr.base import (
     SpeechStarted,
     StreamingAsr,
 )
-from speech.stream import FRAME_MS, EventStream
+from speech.stream import EventStream
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,11 @@ class FallbackAdapter:
         self._failed_at: dict[int, float] = {}
 
     def stream(
-        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+        self,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> FallbackStream:
         return FallbackStream(self, prompt, language, sample_rate)
 
@@ -111,7 +116,7 @@ class FallbackStream(EventStream):
         while index < len(engines):
             try:
                 inner = engines[index].stream(
-                    prompt=self._prompt, language=self._language, sample_rate=8000
+                    prompt=self._prompt, language=self._language, sample_rate=SAMPLE_RATE
                 )
             except Exception as exc:
                 log.warning("recognizer engine failed to open a stream", extra={"engine": index})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from core.audio import SAMPLE_RATE
 from speech.asr.base import RecognizeStream, StreamingAsr
 
 
@@ -25,7 +26,11 @@ class LanguageRouter:
         return self.routes.get(lang) or self.routes.get(lang.split("-")[0]) or self.default
 
     def stream(
-        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+        self,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> RecognizeStream:
         engine = self.engine_for(language)
         return engine.stream(prompt=prompt, language=language, sample_rate=sample_rate)

@@ -27,6 +27,7 @@ from enum import IntEnum
 from functools import partial
 from typing import Any
 
+from core.audio import SAMPLE_RATE
 from speech.asr.base import AsrEngine, Transcript
 
 
@@ -139,7 +140,7 @@ class DecodeScheduler:
             job.started = True
             if job.priority is Priority.FINAL:
                 self.stats.final_wait_ms.append((time.perf_counter() - job.enqueued) * 1000)
-            task = asyncio.ensure_future(self.engine.transcribe(job.pcm, 8000, **job.kwargs))
+            task = asyncio.ensure_future(self.engine.transcribe(job.pcm, SAMPLE_RATE, **job.kwargs))
             task.set_name(f"asr.decode.{job.priority.name.lower()}")
             self.inflight += 1
             self._running.add(task)

@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from core.audio import SAMPLE_RATE, SAMPLE_WIDTH, pcm_bytes
+from core.text import canonical
 from speech.asr.base import AsrEvent, Final, Partial, SpeechEnded, SpeechStarted
 from speech.stream import EventStream
-from speech.textnorm import normalize_transcript
 
-_FLUSH = b"F"  # markers in the pending queue (frames are 320 bytes)
+_FLUSH = b"F"  # markers in the pending queue (never a whole frame)
 _END = b"E"
-_CHUNK_BYTES = 8000 * 2 // 5  # decode in <= 200 ms steps: Kaldi checks endpoints per call
+_CHUNK_BYTES = pcm_bytes(0.2)  # decode in <= 200 ms steps: Kaldi checks endpoints per call
 
 
 def _import_vosk() -> Any:
@@ -63,11 +64,15 @@ class VoskAsr:
         self.closed = False
 
     def stream(
-        self, *, prompt: str | None = None, language: str | None = None, sample_rate: int = 8000
+        self,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+        sample_rate: int = SAMPLE_RATE,
     ) -> VoskStream:
         if self.closed:
             raise RuntimeError("VoskAsr is closed")
-        recognizer = self._vosk.KaldiRecognizer(self._model, 8000)
+        recognizer = self._vosk.KaldiRecognizer(self._model, SAMPLE_RATE)
         recognizer.SetWords(True)
         recognizer.SetPartialWords(True)
         return VoskStream(self, recognizer, sample_rate)
@@ -156,18 +161,18 @@ class VoskStream(EventStream):
     def _accept(self, chunk: bytearray) -> list[AsrEvent]:
         if not chunk:
             return []
-        self._done_samples += len(chunk) // 2
+        self._done_samples += len(chunk) // SAMPLE_WIDTH
         started = time.perf_counter()
         if self._rec.AcceptWaveform(bytes(chunk)):
             return self._final(self._rec.Result(), time.perf_counter() - started)
         return self._partial(self._rec.PartialResult())
 
     def _now(self) -> float:
-        return self._done_samples / 8000
+        return self._done_samples / SAMPLE_RATE
 
     def _partial(self, raw: str) -> list[AsrEvent]:
         data = json.loads(raw)
-        text = normalize_transcript(str(data.get("partial", "")))
+        text = canonical(str(data.get("partial", "")))
         if not text or text == self._last_partial:
             return []
         self._last_partial = text
@@ -182,7 +187,7 @@ class VoskStream(EventStream):
     def _final(self, raw: str, decode_s: float) -> list[AsrEvent]:
         data = json.loads(raw)
         words = data.get("result") or []
-        text = normalize_transcript(str(data.get("text", "")))
+        text = canonical(str(data.get("text", "")))
         self._last_partial = ""
         if not text and not self._in_speech:
             return []

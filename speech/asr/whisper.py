@@ -39,9 +39,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
+from core.text import canonical
 from speech import audio
 from speech.asr.base import Transcript
-from speech.textnorm import normalize_transcript, strip_punct
+from speech.scoring import strip_punct
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +220,7 @@ class WhisperAsr:
     # --- worker-thread side ----------------------------------------------------------------
 
     def _features(self, samples: np.ndarray, window: Window, pad_s: float) -> np.ndarray:
-        padded = np.concatenate([samples, np.zeros(int(pad_s * 16000), np.float32)])
+        padded = np.concatenate([samples, np.zeros(int(pad_s * audio.WHISPER_RATE), np.float32)])
         feats = self._model.feature_extractor(padded)
         frames = min(feats.shape[-1], _FULL_FRAMES)
         frames -= frames % 2  # the encoder's stride-2 convolution wants an even length
@@ -259,7 +261,7 @@ class WhisperAsr:
         encoder_output = self._model.encode(features)
         previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
         tokens = self._model.get_prompt(tokenizer, previous, without_timestamps=True)
-        max_new = int(4 + self.tokens_per_s * len(samples) / 16000)
+        max_new = int(4 + self.tokens_per_s * len(samples) / audio.WHISPER_RATE)
         result = self._model.model.generate(
             encoder_output,
             [tokens],
@@ -296,7 +298,7 @@ class WhisperAsr:
     def transcribe_sync(
         self,
         pcm: bytes,
-        sample_rate: int = audio.PHONE_RATE,
+        sample_rate: int = SAMPLE_RATE,
         *,
         prompt: str | None = None,
         language: str | None = None,
@@ -331,7 +333,7 @@ class WhisperAsr:
         retried = guarded and (decoded.capped or _loops_irregularly(decoded.text))
         if retried:
             decoded = self._decode(samples, prompt, "full", language=language)
-        text = collapse_repeats(normalize_transcript(decoded.text.replace("\ufffd", "")))
+        text = collapse_repeats(canonical(decoded.text.replace("\ufffd", "")))
         decode_s = time.perf_counter() - started
         with self._stats_lock:
             if draft:
@@ -362,7 +364,7 @@ class WhisperAsr:
     async def transcribe(
         self,
         pcm: bytes,
-        sample_rate: int = audio.PHONE_RATE,
+        sample_rate: int = SAMPLE_RATE,
         *,
         prompt: str | None = None,
         language: str | None = None,

@@ -5,6 +5,9 @@ yields fixed-size frames (20 ms by default, the last one padded with silence) as
 first part of the line is rendered, so a live line starts playing before it is fully rendered.
 Closing the stream early (barge-in) cancels the rendering still in progress.
 
+``PromptSource`` is what a call plays robot lines through: the prompt cache in front of an
+engine, so a cached line goes out at once and a new one streams while it is being cached.
+
 Every engine reads numbers through ``speech.tts.normalize.normalize_for_tts`` first.
 """
 
@@ -26,4 +29,16 @@ class TtsEngine(Protocol):
 
     def synthesize_stream(self, text: str) -> AsyncGenerator[bytes, None]:
         """Render `text` as PCM16 frames of equal size, the first one as early as possible."""
+        ...
+
+
+class PromptSource(Protocol):
+    """Robot lines as the call flow plays them (``speech.cache.PromptCache`` implements it)."""
+
+    def speak(self, text: str) -> AsyncGenerator[bytes, None]:
+        """PCM16 mono chunks of `text` at 8 kHz, in playing order: a line already rendered comes
+        in one chunk at once; a new line comes as frames from its first clause on, while it is
+        rendered for next time. Closing the generator early (barge-in) stops this caller's share
+        of the work: the rest of the line is not rendered unless another caller still wants it.
+        """
         ...

@@ -20,6 +20,7 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
+from core.audio import SAMPLE_RATE
 from speech import audio
 from speech.tts.frames import stream_clauses
 from speech.tts.normalize import normalize_for_tts
@@ -80,7 +81,7 @@ class CoquiTts:
         frontend: Literal["text", "pinyin"] = "text",
         speaker: str | None = None,
         language: str | None = None,
-        sample_rate: int = audio.PHONE_RATE,
+        sample_rate: int = SAMPLE_RATE,
         threads: int = 1,
         max_concurrency: int = 1,
     ) -> None:

@@ -18,6 +18,7 @@ from typing import Final
 
 from pypinyin import Style, lazy_pinyin
 
+from core.audio import SAMPLE_RATE
 from speech import audio
 from speech.tts.frames import stream_clauses
 from speech.tts.normalize import normalize_for_tts
@@ -123,7 +124,7 @@ class EspeakTts:
         pitch: int = 50,
         word_gap: int = 0,
         variant: str | None = None,
-        sample_rate: int = audio.PHONE_RATE,
+        sample_rate: int = SAMPLE_RATE,
         executable: str = "espeak-ng",
         use_sox: bool | None = None,
         max_concurrency: int = 4,

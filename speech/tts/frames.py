@@ -12,24 +12,18 @@ import re
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from typing import Final
 
-from speech import audio
+from core.audio import FRAME_MS, SAMPLE_RATE
+from speech.audio import frame_bytes_for
 
-FRAME_MS: Final = 20
 _CLAUSE_END: Final = re.compile(r"(?<=[，。！？；…,.!?;])")
 _MIN_CLAUSE_CHARS: Final = 4  # shorter pieces ("好的，") are merged into the next clause
 
 
-def frame_bytes(sample_rate: int = audio.PHONE_RATE, frame_ms: int = FRAME_MS) -> int:
-    if sample_rate <= 0 or frame_ms <= 0 or (sample_rate * frame_ms) % 1000:
-        raise ValueError(f"{sample_rate} Hz has no whole-sample {frame_ms} ms frames")
-    return sample_rate * frame_ms // 1000 * 2
-
-
 def pcm_frames(
-    pcm: bytes, sample_rate: int = audio.PHONE_RATE, frame_ms: int = FRAME_MS
+    pcm: bytes, sample_rate: int = SAMPLE_RATE, frame_ms: int = FRAME_MS
 ) -> Iterator[bytes]:
     """Cut PCM16 into frames of `frame_ms`; the last one is padded with silence."""
-    size = frame_bytes(sample_rate, frame_ms)
+    size = frame_bytes_for(sample_rate, frame_ms)
     for start in range(0, len(pcm), size):
         frame = pcm[start : start + size]
         yield frame if len(frame) == size else frame + b"\x00" * (size - len(frame))
@@ -60,7 +54,7 @@ async def stream_clauses(
     render: Callable[[str], Awaitable[bytes]],
     text: str,
     *,
-    sample_rate: int = audio.PHONE_RATE,
+    sample_rate: int = SAMPLE_RATE,
     frame_ms: int = FRAME_MS,
 ) -> AsyncGenerator[bytes, None]:
     """Render `text` clause by clause with one clause of look-ahead, yielding frames.
@@ -95,7 +89,7 @@ async def stream_whole(
     render: Callable[[str], Awaitable[bytes]],
     text: str,
     *,
-    sample_rate: int = audio.PHONE_RATE,
+    sample_rate: int = SAMPLE_RATE,
     frame_ms: int = FRAME_MS,
 ) -> AsyncGenerator[bytes, None]:
     """Render the whole line, then yield its frames (for engines that cannot stream)."""

@@ -31,9 +31,10 @@ from typing import Any, Final
 import numpy as np
 import yaml
 
+from core.audio import SAMPLE_RATE
 from speech import audio
 from speech.tts.base import TtsEngine
-from speech.tts.frames import FRAME_MS, frame_bytes, stream_clauses
+from speech.tts.frames import stream_clauses
 from speech.tts.normalize import normalize_for_tts
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _frame_levels(pcm: bytes, sample_rate: int) -> np.ndarray:
     return np.sqrt(np.mean(usable * usable, axis=1)) if usable.size else np.zeros(0)
 
 
-def speech_rms(pcm: bytes, sample_rate: int = audio.PHONE_RATE) -> float:
+def speech_rms(pcm: bytes, sample_rate: int = SAMPLE_RATE) -> float:
     """RMS over the speech frames only (within 30 dB of the loudest 20 ms frame), so pauses
     and leading/trailing silence do not lower the level. 0.0 for silence."""
     levels = _frame_levels(pcm, sample_rate)
@@ -71,7 +72,7 @@ def speech_rms(pcm: bytes, sample_rate: int = audio.PHONE_RATE) -> float:
     return float(np.sqrt(np.mean(active * active)))
 
 
-def match_level(pcm: bytes, target_rms: float, sample_rate: int = audio.PHONE_RATE) -> bytes:
+def match_level(pcm: bytes, target_rms: float, sample_rate: int = SAMPLE_RATE) -> bytes:
     """Scale `pcm` so its speech RMS equals `target_rms` (clipped at full scale)."""
     level = speech_rms(pcm, sample_rate)
     if level <= 0 or target_rms <= 0:
@@ -227,7 +228,7 @@ class RecordedTts:
         folder: str | Path,
         *,
         backup: TtsEngine,
-        sample_rate: int = audio.PHONE_RATE,
+        sample_rate: int = SAMPLE_RATE,
     ) -> None:
         self.manifest = load_manifest(folder)
         self.backup = backup
@@ -377,7 +378,7 @@ class RecordedTts:
     async def synthesize_stream(self, text: str) -> AsyncGenerator[bytes, None]:
         """20 ms frames: a recording starts at once; a splice plays its first recorded part
         while the slots render; a fallback streams clause by clause."""
-        size = frame_bytes(self.sample_rate, FRAME_MS)
+        size = audio.frame_bytes_for(self.sample_rate)
         buffer = b""
         async for part in self._parts(text):
             buffer += part

@@ -1,9 +1,14 @@
-"""Dialect words -> Mandarin, for transcripts before NLU (and, in reverse, ASR data augmentation).
+"""Dialect words -> Mandarin, for the NLU (and, in reverse, ASR training-data augmentation).
+
+Here in ``core`` because two layers use the one lexicon: the NLU maps a caller's dialect words
+to Mandarin before classifying (``nlu.dialect``, from ``context["dialect"]``), and
+``speech.adapt`` swaps Mandarin words for dialect ones to augment ASR training transcripts.
 
 ``normalize_dialect(text, dialect=None)`` rewrites Cantonese, Sichuanese (southwestern),
 Northeastern and Wu (Shanghainese) words and phrases into Mandarin, so an intent model trained
-on Mandarin understands "唔该，我冇时间" as "谢谢，我没有时间". The input is converted to
-simplified characters first (Whisper often answers in traditional ones).
+on Mandarin understands "唔该，我冇时间" as "谢谢，我没有时间". The input is canonical text
+(``core.text.canonical``: simplified characters), as the recognizer emits it; the lexicon's keys
+are simplified when it is loaded.
 
 * Longest match wins: "唔使客气" -> "不客气" before "唔使" -> "不用".
 * ``dialect=None`` (unknown caller) applies only entries that are safe in Mandarin text:
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-from speech.textnorm import to_simplified
+from core.text import to_simplified
 
 DIALECTS: Final = ("yue", "southwestern", "northeastern", "wu")
 ALIASES: Final = {
@@ -212,7 +217,7 @@ def _cuts_protected(text: str, start: int, end: int, table: _Table) -> bool:
 
 
 def normalize_dialect(text: str, dialect: str | None = None) -> str:
-    """Rewrite dialect words in `text` as Mandarin (see the module docstring).
+    """Rewrite dialect words in canonical `text` as Mandarin (see the module docstring).
 
     `dialect`: "yue" / "southwestern" / "northeastern" / "wu" or an alias ("cantonese",
     "sichuan", "dongbei", "shanghai", "粤语" ...); None applies the safe entries of all four.
@@ -220,7 +225,6 @@ def normalize_dialect(text: str, dialect: str | None = None) -> str:
     if not text:
         return text
     table = _table(canonical_dialect(dialect))
-    text = to_simplified(text)
     out: list[str] = []
     pos = 0
     while pos < len(text):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from speech.dialect import (
+from core.dialect import (
     DIALECTS,
     canonical_dialect,
     dialect_variants,
@@ -17,13 +17,13 @@ from speech.dialect import (
     normalize_dialect,
     to_dialect,
 )
-from speech.textnorm import to_simplified
+from core.text import canonical, to_simplified
 
 
 @pytest.mark.parametrize(
     ("said", "dialect", "mandarin"),
     [
-        ("唔該，我冇時間", None, "谢谢，我没时间"),  # traditional characters from Whisper
+        ("唔該，我冇時間", None, "谢谢，我没时间"),  # traditional: the recognizer's canonical()
         ("唔使喇，我而家好忙", "yue", "不用了，我现在好忙"),
         ("你講咩呀？", "cantonese", "你说什么呀？"),
         ("佢系我老细", "yue", "他是我老板"),
@@ -43,7 +43,7 @@ from speech.textnorm import to_simplified
     ],
 )
 def test_dialect_words_become_mandarin(said: str, dialect: str | None, mandarin: str) -> None:
-    assert normalize_dialect(said, dialect) == mandarin
+    assert normalize_dialect(canonical(said), dialect) == mandarin
 
 
 @pytest.mark.parametrize(

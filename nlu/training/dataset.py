@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlu.base import INTENTS
-from nlu.normalize import normalize
-from nlu.taxonomy import LABEL_TO_INTENT
+from nlu.prepare import raw_model_text
+from nlu.training.taxonomy import LABEL_TO_INTENT
 
 DATA_FILE = "telemarketing_intent_cn.train.jsonl"
 DATA_ENV = "NLU_DATA_PATH"
-EXTRA_EXAMPLES = Path(__file__).with_name("data") / "extra_examples.jsonl"
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parent.parent.parent
+EXTRA_EXAMPLES = _REPO / "nlu" / "data" / "extra_examples.jsonl"  # committed data stays in nlu/data
 # Searched in order when NLU_DATA_PATH is unset: vendored copies first, then a checkout's
 # sibling "shared/data" folder.
 DATA_CANDIDATES = (
@@ -84,9 +84,11 @@ def load_labelled(path: Path) -> list[Example]:
     for row in _read_jsonl(path):
         label = row["label"]
         if label not in LABEL_TO_INTENT:
-            raise KeyError(f"dataset label {label!r} is not in nlu.taxonomy.LABEL_TO_INTENT")
+            raise KeyError(
+                f"dataset label {label!r} is not in nlu.training.taxonomy.LABEL_TO_INTENT"
+            )
         intent = LABEL_TO_INTENT[label]
-        if intent is not None and normalize(row["text"]):
+        if intent is not None and raw_model_text(row["text"]):
             out.append(Example(row["text"], intent, "data"))
     return out
 
@@ -106,7 +108,7 @@ def split_heldout(
     """Stratified, seeded (train, heldout) split of real examples, grouped by normalized text."""
     groups: dict[str, list[Example]] = defaultdict(list)
     for ex in examples:
-        groups[normalize(ex.text)].append(ex)
+        groups[raw_model_text(ex.text)].append(ex)
     by_intent: dict[str, list[str]] = defaultdict(list)
     for key in sorted(groups):
         by_intent[groups[key][0].intent].append(key)
@@ -117,8 +119,8 @@ def split_heldout(
         rng.shuffle(keys)
         n_held = round(len(keys) * fraction) if len(keys) >= 2 else 0
         held.update(keys[:n_held])
-    train = [ex for ex in examples if normalize(ex.text) not in held]
-    heldout = [ex for ex in examples if normalize(ex.text) in held]
+    train = [ex for ex in examples if raw_model_text(ex.text) not in held]
+    heldout = [ex for ex in examples if raw_model_text(ex.text) in held]
     return train, heldout
 
 
@@ -131,6 +133,6 @@ def build_split(
 ) -> Split:
     real = load_labelled(find_data_path(data_path))
     train, heldout = split_heldout(real, fraction, seed)
-    held_keys = {normalize(ex.text) for ex in heldout}
-    extra = [ex for ex in load_extra(extra_path) if normalize(ex.text) not in held_keys]
+    held_keys = {raw_model_text(ex.text) for ex in heldout}
+    extra = [ex for ex in load_extra(extra_path) if raw_model_text(ex.text) not in held_keys]
     return Split(train=train + extra, heldout=heldout)

