@@ -20,12 +20,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from app.config import ConfigError, load_config
+from app.engines import EngineConfigError
+from callflow.script import ScriptError
+from models.db import DatabaseInUseError
 
 
 def _nlu(args: argparse.Namespace) -> int:
@@ -131,9 +135,21 @@ def _report_daily(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """The node until SIGTERM or Ctrl-C: then it claims nothing more, lets live calls finish
+    (``campaign.shutdown_grace_s``), hangs up the rest, stores every outcome and exits 0."""
     from app.node import run_node
 
-    return _until_interrupted(run_node(load_config(args.config)))
+    cfg = load_config(args.config)
+
+    async def node() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_node(cfg, stop=stop)
+
+    asyncio.run(node())
+    return 0
 
 
 def _asr_transcribe(args: argparse.Namespace) -> int:
@@ -235,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except ConfigError as exc:
+    except (ConfigError, EngineConfigError, ScriptError) as exc:  # one line, no traceback
         print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except DatabaseInUseError as exc:  # a second node on one SQLite file
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

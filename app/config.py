@@ -1,7 +1,9 @@
 """Configuration: one YAML file with environment overrides.
 
 Precedence (highest first): DATABASE_URL / MQTT_URL, CALLBOT__SECTION__KEY variables,
-the YAML file, the defaults below.
+the YAML file, the defaults below. The file is read with the strict loader
+(``core.yamlload``) and every value must have its setting's type: a mistake is a one-line
+ConfigError naming the file and the key, never a silent default.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from campaigns.reports import ReportConfig  # campaigns owns the report's settings
+from core.yamlload import YamlLoadError, load_yaml
 
 ENV_PREFIX = "CALLBOT__"
 
@@ -90,6 +91,7 @@ class CampaignConfig:
     calling_hours: str = "09:00-21:00"
     timezone: str = "Asia/Shanghai"
     max_attempts: int = 3
+    shutdown_grace_s: float = 30.0  # SIGTERM/Ctrl-C: live calls may finish this long, then hang up
 
 
 @dataclass
@@ -107,6 +109,7 @@ class CrmConfig:
     token: str = ""  # webhook: sent as "Authorization: Bearer <token>"
     timeout_s: float = 10.0
     poll_s: float = 5.0  # how often `main.py run` delivers the outbox
+    allow_insecure_http: bool = False  # allow the token over plain http:// to a remote host
 
 
 @dataclass
@@ -128,23 +131,42 @@ class ConfigError(ValueError):
 
 
 def _coerce(value: Any, like: Any, where: str) -> Any:
+    """`value` (from YAML or the environment) as the type of the default `like`."""
+    if isinstance(value, (list, dict)):
+        raise ConfigError(f"{where}: expected a single value, got a {type(value).__name__}")
     if isinstance(like, bool):
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off", ""):
-                return False
-            raise ConfigError(f"{where}: expected a boolean, got {value!r}")
+        return _boolean(value, where)
+    if isinstance(like, (int, float)):
+        return _number(value, like, where)
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a string, got {value!r} (quote it)")
+    return "" if value is None else str(value)
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
         return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+    raise ConfigError(f"{where}: expected a boolean, got {value!r}")
+
+
+def _number(value: Any, like: int | float, where: str) -> int | float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
     try:
-        if isinstance(like, int):
-            return int(value)
-        if isinstance(like, float):
-            return float(value)
+        number = float(value) if isinstance(like, float) else int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-    return "" if value is None else str(value)
+    if isinstance(value, float) and number != value:
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    return number
 
 
 def _apply(section: Any, values: dict[str, Any], where: str) -> None:
@@ -158,11 +180,15 @@ def _apply(section: Any, values: dict[str, Any], where: str) -> None:
 def load_config(
     path: str | Path | None = "config.yaml", env: dict[str, str] | None = None
 ) -> Config:
-    """Load the YAML file (if it exists), then environment overrides."""
+    """Load the YAML file, then environment overrides. A missing file is a ConfigError;
+    `path` None means no file at all (the defaults, then the environment)."""
     env = dict(os.environ if env is None else env)
     cfg = Config()
-    if path is not None and Path(path).exists():
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if path is not None:
+        try:
+            data = load_yaml(path, what="config file") or {}
+        except YamlLoadError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping")
         for name, values in data.items():

@@ -199,11 +199,20 @@ def make_crm(cfg: Config) -> CrmAdapter | None:
     if c.engine == "none":
         return None
     if c.engine == "webhook":
+        from crm_sync.base import CrmConfigError
         from crm_sync.webhook import WebhookCrm
 
         if not c.webhook_url:
             raise EngineConfigError("crm.engine is webhook but crm.webhook_url is empty")
-        return WebhookCrm(c.webhook_url, token=c.token or None, timeout_s=c.timeout_s)
+        try:
+            return WebhookCrm(
+                c.webhook_url,
+                token=c.token or None,
+                timeout_s=c.timeout_s,
+                allow_insecure_http=c.allow_insecure_http,
+            )
+        except CrmConfigError as exc:  # e.g. a token over plain http: refused at start
+            raise EngineConfigError(str(exc)) from None
     if c.engine == "fake":
         from crm_sync.fake import FakeCrm
 

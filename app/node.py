@@ -1,52 +1,196 @@
 """`main.py run`: one production node: dial every active campaign, deliver the CRM outbox.
 
-Two loops run side by side inside one ``Runtime`` until cancelled (Ctrl-C, SIGTERM): the
-dialer loop works through the active campaigns (each one until no lead is due, then the next)
-and the outbox loop pushes qualified leads to the CRM every ``crm.poll_s``, so a long campaign
-never holds its leads back. Cancelling the node closes the runtime's engines in reverse order.
+The configuration is checked first (``app.preflight``): a broken one stops the node before it
+starts anything or claims a lead. Then, inside one ``Runtime``, supervised loops run side by
+side until `stop` is set (SIGTERM, Ctrl-C):
+
+- one dialing loop per active campaign, all sharing the node's call slots fairly (a new
+  campaign gets its loop within a poll; a paused one's loop ends after its pass);
+- the outbox loop, delivering qualified leads to the CRM every ``crm.poll_s``.
+
+Supervision: a loop whose pass fails (the database locked or unreachable, the CRM, anything
+unexpected) logs the failure's type (never its text: it may hold a lead's phone) and runs again
+after a capped exponential backoff; calls in progress go on. A campaign whose script does not
+load is skipped and reported once per change of its error, and tried again later.
+
+Shutdown: dialers stop claiming at once; live calls may finish within
+``campaign.shutdown_grace_s``; the rest are hung up, and every outcome is stored before the
+runtime closes. Cancelling `run_node` instead is the hard stop (live calls are cut unrecorded;
+their leases expire into the retry policy).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Config
+from app.preflight import preflight
 from app.runtime import Runtime
-from crm_sync.base import CrmAdapter
+from campaigns.store import settle_expired_leases
 from crm_sync.outbox import deliver_pending
 from models import Campaign
 
 log = logging.getLogger(__name__)
 
+BACKOFF_FIRST_S = 0.5  # a failed pass: the first wait, doubling ...
+BACKOFF_MAX_S = 30.0  # ... up to this
+HANGUP_WAIT_S = 15.0  # after hanging up at the deadline: how long the outcomes may take to store
 
-async def run_node(cfg: Config, *, poll_s: float = 5.0) -> None:
-    """Run until cancelled. The CRM is ``crm.engine`` (with "none", qualified leads stay in
-    the outbox). `poll_s`: pause between dialing rounds."""
-    async with Runtime(cfg) as rt, asyncio.TaskGroup() as tg:
-        tg.create_task(dial_forever(rt, poll_s), name="node.dialer")
+
+async def run_node(cfg: Config, *, poll_s: float = 5.0, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (then shut down gracefully) or until cancelled. The CRM is
+    ``crm.engine`` (with "none", qualified leads stay in the outbox). `poll_s`: pause between
+    a campaign's dialing passes. Raises ``PreflightError`` on a broken configuration."""
+    preflight(cfg)
+    async with Runtime(cfg) as rt:
+        await Node(rt, poll_s).run(stop or asyncio.Event())
+
+
+async def supervise(
+    name: str, body: Callable[[], Awaitable[bool]], stopping: asyncio.Event, pause_s: float
+) -> None:
+    """Run `body` until `stopping` is set or it returns False: `pause_s` after a pass, a capped
+    exponential backoff after a failure (logged by type: calls and other loops go on)."""
+    failures = 0
+    while not stopping.is_set():
+        try:
+            again = await body()
+        except Exception as exc:
+            failures += 1
+            delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (failures - 1))
+            log.warning("%s failed (%s); retrying in %.1f s", name, type(exc).__name__, delay)
+        else:
+            if not again:
+                return
+            failures, delay = 0, pause_s
+        await _sleep_unless(stopping, delay)
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
+class Node:
+    """The supervised loops of one node over a started `Runtime`."""
+
+    def __init__(self, rt: Runtime, poll_s: float) -> None:
+        self.rt = rt
+        self.poll_s = poll_s
+        self.stopping = asyncio.Event()
+        self.campaigns: dict[int, asyncio.Task[None]] = {}  # campaign id -> its dialing loop
+        self.script_errors: dict[int, str] = {}  # campaign id -> the error last reported
+
+    async def run(self, stop: asyncio.Event) -> None:
+        rt = self.rt
+        watch = asyncio.create_task(
+            supervise("campaign watch", self._watch, self.stopping, self.poll_s),
+            name="node.campaigns",
+        )
+        outbox: asyncio.Task[None] | None = None
         if rt.crm is not None:
-            tg.create_task(deliver_forever(rt.db, rt.crm, cfg.crm.poll_s), name="node.outbox")
+            outbox = asyncio.create_task(
+                supervise("CRM outbox", self._deliver, self.stopping, rt.cfg.crm.poll_s),
+                name="node.outbox",
+            )
+        try:
+            await stop.wait()
+            await self._shutdown(rt.cfg.campaign.shutdown_grace_s)
+        finally:
+            self.stopping.set()
+            tasks = [watch, *([outbox] if outbox else []), *self.campaigns.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def _shutdown(self, grace_s: float) -> None:
+        """Stop claiming; let live calls end within `grace_s`; hang up the rest; wait for
+        every outcome to be stored."""
+        log.warning("stopping: no new calls; %d live calls get %.0f s", self.rt.live_calls, grace_s)
+        self.stopping.set()
+        self.rt.stop_dialing()
+        loops = [t for t in self.campaigns.values() if not t.done()]
+        if not loops:
+            return
+        _, pending = await asyncio.wait(loops, timeout=grace_s)
+        if pending:
+            log.warning("shutdown deadline: hanging up %d live calls", self.rt.live_calls)
+            await self.rt.hang_up_all()
+            _, pending = await asyncio.wait(pending, timeout=HANGUP_WAIT_S)
+        if pending:
+            log.error("%d dialing loops did not finish; their leases will expire", len(pending))
 
-async def dial_forever(rt: Runtime, poll_s: float) -> None:
-    """Dial each active campaign until none of its leads is due; pause `poll_s`; repeat."""
-    while True:
-        with rt.db() as s:
-            campaigns = s.scalars(select(Campaign).where(Campaign.status == "active")).all()
-        for camp in campaigns:
-            dialer = await rt.dialer_for(camp.script)
-            await dialer.run_until_idle(camp.id)
-        await asyncio.sleep(poll_s)
+    async def _watch(self) -> bool:
+        """Settle expired leases (every campaign, paused ones too); start a dialing loop for
+        each active campaign that has none."""
+        await asyncio.to_thread(
+            settle_expired_leases,
+            self.rt.db,
+            now=datetime.now(UTC),
+            max_attempts=self.rt.cfg.campaign.max_attempts,
+        )
+        for campaign_id in await asyncio.to_thread(self._active_campaigns):
+            loop = self.campaigns.get(campaign_id)
+            if loop is None or loop.done():
+                self.campaigns[campaign_id] = asyncio.create_task(
+                    self._dial_campaign(campaign_id), name=f"node.campaign[{campaign_id}]"
+                )
+        return True
 
+    def _active_campaigns(self) -> list[int]:
+        with self.rt.db() as s:
+            return list(s.scalars(select(Campaign.id).where(Campaign.status == "active")))
 
-async def deliver_forever(db: sessionmaker[Session], crm: CrmAdapter, poll_s: float) -> None:
-    """Deliver the outbox's pending items to `crm` every `poll_s` (failed ones back off)."""
-    while True:
-        sent, failed = await deliver_pending(db, crm)
+    def _active_script(self, campaign_id: int) -> str | None:
+        """The campaign's script path; None once it is gone or no longer active."""
+        with self.rt.db() as s:
+            camp = s.get(Campaign, campaign_id)
+            return camp.script if camp is not None and camp.status == "active" else None
+
+    async def _dial_campaign(self, campaign_id: int) -> None:
+        await supervise(
+            f"campaign {campaign_id}",
+            lambda: self._dial_pass(campaign_id),
+            self.stopping,
+            self.poll_s,
+        )
+
+    async def _dial_pass(self, campaign_id: int) -> bool:
+        """Dial the campaign until none of its leads is due; False once it is not active."""
+        script = await asyncio.to_thread(self._active_script, campaign_id)
+        if script is None:
+            return False
+        try:
+            dialer = await self.rt.dialer_for(script)
+        except Exception as exc:
+            self._report_skipped(campaign_id, exc)
+            return True
+        if self.script_errors.pop(campaign_id, None) is not None:
+            log.warning("campaign %d: its script loads again; dialing", campaign_id)
+        await dialer.run_until_idle(campaign_id)
+        return True
+
+    def _report_skipped(self, campaign_id: int, exc: Exception) -> None:
+        """Log a campaign whose script does not load, once per change of the error."""
+        error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        if self.script_errors.get(campaign_id) != error:
+            self.script_errors[campaign_id] = error
+            log.error(
+                "campaign %d skipped: its script does not load (%s); tried again every poll",
+                campaign_id,
+                error,
+            )
+
+    async def _deliver(self) -> bool:
+        assert self.rt.crm is not None
+        sent, failed = await deliver_pending(self.rt.db, self.rt.crm)
         if sent or failed:
             log.info("CRM outbox pass", extra={"sent": sent, "failed": failed})
-        await asyncio.sleep(poll_s)
+        return True

@@ -12,7 +12,9 @@ place calls at once. Shutdown runs in reverse: media workers, bus, prompt cache,
 close is guarded: one that fails is logged and the others still run.
 
 How the node dials (trunk, calling window, pacing) is one ``DialPlan``, built from the config
-by ``dial_plan``; the demo overrides parts of it with ``dataclasses.replace``.
+by ``dial_plan``; the demo overrides parts of it with ``dataclasses.replace``. Every dialer of
+a runtime shares one ``FairShare`` of ``max_concurrent`` call slots, so campaigns dialled at
+once take turns; `stop_dialing` and `hang_up_all` reach every dialer (a node's shutdown).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from bus import make_bus
 from bus.base import Bus
 from callflow.script import Script, load_script
 from campaigns.compliance import CallingWindow
-from campaigns.dialer import Dialer, TrunkConfig
+from campaigns.dialer import Dialer, FairShare, TrunkConfig
 from crm_sync.base import CrmAdapter
 from models import init_db
 from nlu.base import INTENTS, IntentClassifier
@@ -57,7 +59,7 @@ class DialPlan:
 
     trunk: TrunkConfig
     window: CallingWindow  # local hours in which a lead may be dialed
-    max_concurrent: int  # calls in progress at once, per dialer
+    max_concurrent: int  # calls in progress at once, over every campaign of the node
     max_attempts: int  # tries per lead before it is given up
     node: str  # stored on each attempt: which node placed it
 
@@ -98,6 +100,8 @@ class Runtime:
         self._stack = AsyncExitStack()
         self._scripts: dict[str, Script] = {}
         self._dialers: dict[str, Dialer] = {}
+        self._share = FairShare(self.plan.max_concurrent)
+        self._stopping = False
 
     async def __aenter__(self) -> Runtime:
         try:
@@ -117,7 +121,7 @@ class Runtime:
 
     async def _start(self) -> None:
         cfg = self.cfg
-        self.db = init_db(self._db_url)
+        self.db = init_db(self._db_url, hold_lock=self._stack)  # SQLite: one node per file
         self.crm = make_crm(cfg)
         self.nlu = make_nlu(cfg)
         self.asr = make_asr(cfg)
@@ -167,5 +171,23 @@ class Runtime:
                 max_concurrent=plan.max_concurrent,
                 max_attempts=plan.max_attempts,
                 node=plan.node,
+                share=self._share,
             )
+            if self._stopping:
+                self._dialers[script_path].stop()
         return self._dialers[script_path]
+
+    def stop_dialing(self) -> None:
+        """Every dialer claims no more leads; their runs end as their live calls do."""
+        self._stopping = True
+        for dialer in self._dialers.values():
+            dialer.stop()
+
+    async def hang_up_all(self) -> None:
+        """Hang up every live call of every dialer (their outcomes are still stored)."""
+        for dialer in self._dialers.values():
+            await dialer.hang_up_all()
+
+    @property
+    def live_calls(self) -> int:
+        return sum(d.live_calls for d in self._dialers.values())

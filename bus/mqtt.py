@@ -1,10 +1,18 @@
-"""MQTT bus over aiomqtt (Mosquitto, EMQX): events shared by many nodes."""
+"""MQTT bus over aiomqtt (Mosquitto, EMQX): events shared by many nodes.
+
+A broker that goes away never fails a publisher: `publish` only queues the event (bounded;
+the oldest is dropped when full) and one connection task sends the queue, reconnecting with
+capped exponential backoff and subscribing again to every pattern after each reconnect. An
+event is taken off the queue only once the broker has acknowledged it (QoS 1), so a restart
+loses nothing that fits in the queue.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlparse
@@ -13,6 +21,11 @@ from .base import Message
 from .memory import InProcessBus
 
 log = logging.getLogger(__name__)
+
+RECONNECT_FIRST_S = 0.5  # the first wait after a lost connection, doubling ...
+RECONNECT_MAX_S = 30.0  # ... up to this
+START_WAIT_S = 5.0  # start() waits this long for the first connection, then goes on queueing
+QUEUE_MAX = 10_000  # events kept while the broker is away
 
 
 def _aiomqtt() -> Any:
@@ -38,49 +51,121 @@ class MqttBus:
         self._password = parsed.password
         self._prefix = parsed.path.strip("/") or prefix
         self._client_id = client_id
-        self._client: Any = None
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._client: Any = None  # the live connection's client, None while disconnected
+        self._runner: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._outbox: deque[tuple[str, str]] = deque()  # (full topic, JSON) not yet acknowledged
+        self._wake = asyncio.Event()
+        self._patterns: list[str] = []  # full topic patterns, subscribed again on reconnect
+        self._dropped = 0
+        self._served = False  # the last connection got up: the backoff starts over after it
         self._local = InProcessBus()  # fans each received message out to the subscriptions
 
     async def start(self) -> None:
-        aiomqtt = _aiomqtt()
-        self._client = aiomqtt.Client(
-            self._host,
-            self._port,
-            username=self._user,
-            password=self._password,
-            identifier=self._client_id,
-        )
-        await self._client.__aenter__()
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="bus.mqtt.dispatch")
+        """Start the connection task; wait up to START_WAIT_S for the broker. A broker that is
+        not there yet is logged and retried in the background (events queue meanwhile)."""
+        self._runner = asyncio.create_task(self._run(), name="bus.mqtt.connection")
+        try:
+            await asyncio.wait_for(self._connected.wait(), START_WAIT_S)
+        except TimeoutError:
+            log.warning("MQTT broker not reachable yet; events are queued until it is")
 
     async def close(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            await asyncio.gather(self._dispatcher, return_exceptions=True)
-            self._dispatcher = None
+        """Send what is queued (briefly, while connected), then disconnect."""
+        if self._connected.is_set() and self._outbox:
+            try:
+                async with asyncio.timeout(2.0):
+                    while self._outbox and self._connected.is_set():  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
+            except TimeoutError:
+                pass
+        if self._outbox:
+            log.warning("MQTT bus closed with %d events unsent", len(self._outbox))
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+            self._runner = None
         await self._local.close()
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.__aexit__(None, None, None)
 
     async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        if self._client is None:
+        """Queue the event for the broker (at least once, QoS 1); never waits for it."""
+        if self._runner is None:
             raise RuntimeError("MqttBus.publish before start()")
+        if len(self._outbox) >= QUEUE_MAX:
+            self._outbox.popleft()
+            self._dropped += 1
+            if self._dropped in (1, 100) or self._dropped % 1000 == 0:
+                log.warning("MQTT queue full: %d oldest events dropped", self._dropped)
         data = json.dumps(payload, ensure_ascii=False, default=str)
-        await self._client.publish(f"{self._prefix}/{topic}", data, qos=1)
+        self._outbox.append((f"{self._prefix}/{topic}", data))
+        self._wake.set()
 
     async def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
-        """Each subscription gets its own queue (local fan-out); one client serves them all."""
-        if self._client is None:
+        """Each subscription gets its own queue (local fan-out); one client serves them all,
+        and subscribes again after every reconnect."""
+        if self._runner is None:
             raise RuntimeError("MqttBus.subscribe before start()")
-        await self._client.subscribe(f"{self._prefix}/{pattern}", qos=1)
+        full = f"{self._prefix}/{pattern}"
+        self._patterns.append(full)
+        if self._client is not None:
+            await self._client.subscribe(full, qos=1)
         async for msg in self._local.subscribe(pattern):
             yield msg
 
-    async def _dispatch(self) -> None:
+    async def _run(self) -> None:
+        """Connect, serve, and reconnect after any loss, with capped exponential backoff (which
+        starts over once a connection was up)."""
+        aiomqtt = _aiomqtt()
+        delay = RECONNECT_FIRST_S
+        while True:
+            self._served = False
+            error = "closed"
+            try:
+                async with aiomqtt.Client(
+                    self._host,
+                    self._port,
+                    username=self._user,
+                    password=self._password,
+                    identifier=self._client_id,
+                ) as client:
+                    await self._serve(client)
+            except* Exception as group:  # never the runner's end: log, wait, connect again
+                error = type(group.exceptions[0]).__name__
+            finally:
+                self._client = None
+                self._connected.clear()
+            if self._served:
+                delay = RECONNECT_FIRST_S
+            log.warning("MQTT connection lost (%s); reconnecting in %.1f s", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _serve(self, client: Any) -> None:
+        for full in self._patterns:
+            await client.subscribe(full, qos=1)
+        self._client = client
+        self._connected.set()
+        self._served = True
+        log.info("MQTT connected")
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._send(client), name="bus.mqtt.send")
+            tg.create_task(self._dispatch(client), name="bus.mqtt.dispatch")
+
+    async def _send(self, client: Any) -> None:
+        """Send the queue in order; an event leaves it only once the broker has it."""
+        while True:
+            while self._outbox:
+                topic, data = self._outbox[0]
+                await client.publish(topic, data, qos=1)
+                if self._outbox and self._outbox[0] == (topic, data):
+                    self._outbox.popleft()
+            self._wake.clear()
+            if not self._outbox:
+                await self._wake.wait()
+
+    async def _dispatch(self, client: Any) -> None:
         cut = len(self._prefix) + 1
-        async for msg in self._client.messages:
+        async for msg in client.messages:
             topic = str(msg.topic)[cut:]
             try:
                 payload = json.loads(msg.payload)

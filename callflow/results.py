@@ -3,6 +3,7 @@ session's result, which the dialer stores (``models``) and reports."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,11 @@ from telephony.base import Progress
 
 from .machine import Finish
 from .timing import TurnTimes
+
+OutcomeHook = Callable[[Outcome, Grade | None, dict[str, Any]], None]
+"""Told a call's outcome (and grade, slots) the moment the machine decides it, before the
+goodbye line: the dialer stores it at once, so a crash mid-goodbye loses no opt-out. Called on
+the event loop; it must not block (schedule the write, do not await it)."""
 
 
 @dataclass(slots=True)

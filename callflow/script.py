@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from core.vocab import Grade, Outcome
+from core.yamlload import YamlLoadError, load_yaml
 
 _V = TypeVar("_V", Outcome, Grade)
 
@@ -78,14 +77,75 @@ class Script:
         return state.default
 
 
+_TOP_KEYS = frozenset(
+    {
+        "name",
+        "vars",
+        "start",
+        "give_up",
+        "max_retries",
+        "max_turns",
+        "asr_hints",
+        "reprompt",
+        "global",
+        "states",
+        "intents",
+    }
+)
+_STATE_KEYS = frozenset({"say", "on", "default", "end", "grade", "interruptible"})
+_HANDLER_KEYS = frozenset({"goto", "say", "repeat"})
+_DEFAULT_REPROMPT = "不好意思，我没有听清楚，您能再说一遍吗？"
+
+
+def _known_keys(raw: Mapping[Any, Any], known: frozenset[str], unknown: str) -> None:
+    """A typo (``onn:``, ``globals:``) is an error, never a silently ignored key."""
+    for key in raw:
+        if key not in known:
+            raise ScriptError(f"{unknown} {key!r} (known: {', '.join(sorted(known))})")
+
+
+def _text(raw: Any, where: str) -> str:
+    if not isinstance(raw, str):
+        raise ScriptError(f"{where} must be a string, got {type(raw).__name__}")
+    return raw
+
+
+def _flag(raw: Any, where: str) -> bool:
+    if not isinstance(raw, bool):
+        raise ScriptError(f"{where} must be true or false, got {raw!r}")
+    return raw
+
+
+def _count(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ScriptError(f"{where} must be a whole number >= 0, got {raw!r}")
+    return raw
+
+
+def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
+    """`raw` (None: empty) as a mapping whose keys are all strings."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ScriptError(f"{where} must be a mapping, got {type(raw).__name__}")
+    for key in raw:
+        if not isinstance(key, str):
+            raise ScriptError(f"{where}: key {key!r} must be a string")
+    return raw
+
+
 def _handler(raw: Any, where: str) -> Handler:
     if isinstance(raw, str):
         return Handler(goto=raw)
     if isinstance(raw, Mapping):
-        unknown = set(raw) - {"goto", "say", "repeat"}
+        unknown = set(raw) - _HANDLER_KEYS
         if unknown:
-            raise ScriptError(f"{where}: unknown handler keys {sorted(unknown)}")
-        h = Handler(goto=raw.get("goto"), say=raw.get("say"), repeat=bool(raw.get("repeat")))
+            raise ScriptError(f"{where}: unknown handler keys {sorted(unknown, key=str)}")
+        h = Handler(
+            goto=_text(raw["goto"], f"{where}.goto") if "goto" in raw else None,
+            say=_text(raw["say"], f"{where}.say") if "say" in raw else None,
+            repeat=_flag(raw["repeat"], f"{where}.repeat") if "repeat" in raw else False,
+        )
         if sum(x is not None and x is not False for x in (h.goto, h.say, h.repeat or None)) != 1:
             raise ScriptError(f"{where}: a handler needs exactly one of goto, say, repeat")
         return h
@@ -97,24 +157,48 @@ def _handlers(raw: Any, where: str) -> dict[str, Handler]:
         return {}
     if not isinstance(raw, Mapping):
         raise ScriptError(f"{where}: expected a mapping of intent -> handler")
-    return {str(k): _handler(v, f"{where}.{k}") for k, v in raw.items()}
+    return {str(k): _handler(v, f"{where}.{k}") for k, v in _mapping(raw, where).items()}
+
+
+def _variables(raw: Any, source: str) -> dict[str, str]:
+    out = {}
+    for key, value in _mapping(raw, f"{source}: vars").items():
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ScriptError(f"{source}: vars.{key} must be a string or a number")
+        out[key] = str(value)
+    return out
+
+
+def _own_intents(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for key, examples in _mapping(raw, f"{source}: intents").items():
+        if not isinstance(examples, list) or not all(isinstance(x, str) for x in examples):
+            raise ScriptError(f"{source}: intents.{key} must be a list of example phrases")
+        out[key] = tuple(examples)
+    return out
 
 
 def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterable[str]) -> Script:
+    """Check `data` (a loaded script file) strictly and build the Script; every mistake is
+    a ScriptError naming `source` and the place (``states.greeting.on.affirm``)."""
+    _known_keys(data, _TOP_KEYS, f"{source}: unknown top-level key")
+
     def need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
         if key not in mapping:
             raise ScriptError(f"{source}: {where} is missing {key!r}")
         return mapping[key]
 
-    variables = {str(k): str(v) for k, v in (data.get("vars") or {}).items()}
+    variables = _variables(data.get("vars"), source)
 
     def fill(text: str, where: str) -> str:
         try:
             return text.format(**variables)
         except KeyError as exc:
             raise ScriptError(f"{source}: {where} uses undefined variable {exc}") from None
+        except (ValueError, IndexError) as exc:
+            raise ScriptError(f"{source}: {where} has a bad placeholder: {exc}") from None
 
-    own_intents = {str(k): tuple(str(x) for x in v) for k, v in (data.get("intents") or {}).items()}
+    own_intents = _own_intents(data.get("intents"), source)
     intents = set(known_intents) | set(own_intents)
     raw_states = need(data, "states", "the script")
     if not isinstance(raw_states, Mapping) or not raw_states:
@@ -131,38 +215,36 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         return out
 
     states: dict[str, State] = {}
-    for name, raw in raw_states.items():
+    for name, raw in _mapping(raw_states, f"{source}: states").items():
         where = f"states.{name}"
         if not isinstance(raw, Mapping):
             raise ScriptError(f"{source}: {where} must be a mapping")
-        end = _vocab(Outcome, raw.get("end"), f"{source}: {where}.end")
-        grade = _vocab(Grade, raw.get("grade"), f"{source}: {where}.grade")
+        # a YAML 1.1 loader reads a bare `on:` key as the boolean True
+        raw = {("on" if k is True else k): v for k, v in raw.items()}
+        _known_keys(raw, _STATE_KEYS, f"{source}: {where}: unknown key")
         default = raw.get("default")
         states[name] = State(
-            name=str(name),
-            say=fill(str(need(raw, "say", where)), f"{where}.say"),
-            # YAML 1.1 reads a bare `on:` key as the boolean True
-            on=filled(
-                _handlers(raw.get("on", raw.get(True)), f"{source}: {where}.on"), f"{where}.on"
-            ),
+            name=name,
+            say=fill(_text(need(raw, "say", where), f"{source}: {where}.say"), f"{where}.say"),
+            on=filled(_handlers(raw.get("on"), f"{source}: {where}.on"), f"{where}.on"),
             default=_handler(default, f"{source}: {where}.default")
             if default is not None
             else None,
-            end=end,
-            grade=grade,
-            interruptible=bool(raw.get("interruptible", True)),
+            end=_vocab(Outcome, raw.get("end"), f"{source}: {where}.end"),
+            grade=_vocab(Grade, raw.get("grade"), f"{source}: {where}.grade"),
+            interruptible=_flag(raw.get("interruptible", True), f"{source}: {where}.interruptible"),
         )
     script = Script(
-        name=str(need(data, "name", "the script")),
-        start=str(need(data, "start", "the script")),
+        name=_text(need(data, "name", "the script"), f"{source}: name"),
+        start=_text(need(data, "start", "the script"), f"{source}: start"),
         states=states,
         global_on=filled(_handlers(data.get("global"), f"{source}: global"), "global"),
         reprompt=fill(
-            str(data.get("reprompt", "不好意思，我没有听清楚，您能再说一遍吗？")), "reprompt"
+            _text(data.get("reprompt", _DEFAULT_REPROMPT), f"{source}: reprompt"), "reprompt"
         ),
-        max_retries=int(data.get("max_retries", 2)),
-        max_turns=int(data.get("max_turns", 14)),
-        give_up=str(data.get("give_up", "end_no_response")),
+        max_retries=_count(data.get("max_retries", 2), f"{source}: max_retries"),
+        max_turns=_count(data.get("max_turns", 14), f"{source}: max_turns"),
+        give_up=_text(data.get("give_up", "end_no_response"), f"{source}: give_up"),
         intents=own_intents,
         asr_prompt=_asr_prompt(data.get("asr_hints"), source),
     )
@@ -210,13 +292,13 @@ def _check_targets(script: Script, source: str) -> None:
 
 
 def load_script(path: str | Path, *, known_intents: Iterable[str]) -> Script:
+    """Load and check the script at `path` with the strict YAML loader (no aliases, no
+    duplicate keys, bounded size); every problem is a one-line ScriptError."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScriptError(f"{p}: script file not found") from None
-    except yaml.YAMLError as exc:
-        raise ScriptError(f"{p}: not valid YAML: {exc}") from None
+        data = load_yaml(p, what="script file")
+    except YamlLoadError as exc:
+        raise ScriptError(str(exc)) from None
     if not isinstance(data, Mapping):
         raise ScriptError(f"{p}: top level must be a mapping")
     return parse_script(data, source=str(p), known_intents=known_intents)

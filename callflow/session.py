@@ -62,11 +62,11 @@ from .machine import (
 )
 from .playback import Playback
 from .progress import wait_answered, wait_ended
-from .results import PartialLog, SessionResult, TurnRecord, callee_turn
+from .results import OutcomeHook, PartialLog, SessionResult, TurnRecord, callee_turn
 from .script import Script
 from .timing import Countdown, TurnClock, TurnTimes
 
-__all__ = ["CallSession", "SessionResult", "TurnRecord"]
+__all__ = ["CallSession", "OutcomeHook", "SessionResult", "TurnRecord"]
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,12 @@ class CallSession:
         asr_language: str | None = None,
         context: Mapping[str, Any] | None = None,
         continuation_s: float = 1.0,
+        on_outcome: OutcomeHook | None = None,
     ) -> None:
         """`asr` is the node's shared stream engine (one ``stream()`` per call); `asr_language`
-        is the lead's language or dialect, also handed to the NLU as ``context["dialect"]``."""
+        is the lead's language or dialect, also handed to the NLU as ``context["dialect"]``.
+        `on_outcome` (also settable as an attribute before `run`) hears each ``Finish`` as
+        soon as the machine emits it, before the goodbye line is spoken."""
         self.call = call
         self.script = script
         self._asr = asr
@@ -111,6 +114,7 @@ class CallSession:
         self._finish: Finish | None = None
         self._end: Progress | None = None
         self.turns: list[TurnRecord] = []
+        self.on_outcome = on_outcome
 
     def _name(self, role: str) -> str:
         return f"call[{self.call.call_id}].{role}"
@@ -249,8 +253,20 @@ class CallSession:
                     await self._say(action, tg)
                 elif isinstance(action, Finish):
                     self._finish = action
+                    self._tell_outcome(action)
                 elif isinstance(action, Hangup):
                     await self.call.hangup()
+
+    def _tell_outcome(self, finish: Finish) -> None:
+        """Hand the outcome to `on_outcome` at once; a failing hook never ends the call."""
+        if self.on_outcome is None:
+            return
+        try:
+            self.on_outcome(finish.outcome, finish.grade, dict(finish.slots))
+        except Exception as exc:  # the type only: a message could carry what was said
+            log.warning(
+                "the outcome hook failed: %s", type(exc).__name__, extra={"call": self.call.call_id}
+            )
 
     async def _say(self, action: Say, tg: asyncio.TaskGroup) -> None:
         pb = Playback(

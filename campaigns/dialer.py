@@ -5,6 +5,20 @@ free concurrency and the telephony's `free_slots` (less the calls it has claimed
 dialed). Should `dial()` still find every slot taken (`TelephonyBusyError`: another user of the
 pool won the race), the claim is released (`store.release_claim`: no attempt counted, no
 attempt row) and the run claims nothing more until one of its own calls ends.
+
+Faults stay inside one call: a database that is locked or unreachable is retried with capped
+backoff (a claim, a DNC check, an attempt's record), an event the bus cannot take is logged and
+dropped (the attempt is stored first), and an attempt that fails unexpectedly is logged and
+does not end the run or its other calls.
+
+Several campaigns dial at once, each in its own run, sharing the node's call slots through one
+`FairShare`: a slot that frees goes to the run that has waited longest, so a big campaign
+never starves the others' callbacks.
+
+Stopping (a node's shutdown): `stop()` ends claiming at once, and each run returns when its live
+calls have ended, every outcome stored; `hang_up_all()` cuts the calls still live at the
+deadline, whose outcomes are stored all the same. An outcome the machine decides mid-call (an
+opt-out above all) is stored at once (``campaigns.outcomes``), not only at the end.
 """
 
 from __future__ import annotations
@@ -14,16 +28,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bus.base import Bus
-from callflow.session import SessionResult, TurnRecord
+from callflow.session import OutcomeHook, SessionResult, TurnRecord
 from core.vocab import Disposition, Grade, Outcome
 from telephony.base import CallHandle, DialRequest, Telephony, TelephonyBusyError
 
-from . import store
+from . import outcomes, store
 from .compliance import CallingWindow, zone
 from .store import AttemptRecord, ClaimedLead
 
@@ -39,7 +54,51 @@ class CallRunner(Protocol):
     async def run(self) -> SessionResult: ...
 
 
+@runtime_checkable
+class ReportsOutcome(Protocol):
+    """A call runner that tells its outcome mid-call (CallSession does): the dialer sets the
+    hook before `run` and stores what it hears at once."""
+
+    on_outcome: OutcomeHook | None
+
+
 SessionFactory = Callable[[CallHandle, ClaimedLead], CallRunner]
+T = TypeVar("T")
+DB_RETRY_FIRST_S = 0.2  # a busy database: the first wait, doubling ...
+DB_RETRY_MAX_S = 5.0  # ... up to this
+PUBLISH_TIMEOUT_S = 5.0  # an event the bus has not taken by then is dropped
+
+
+class _NotDialed(Exception):
+    """The dialer stopped between a claim and its dial: the claim is released."""
+
+
+class FairShare:
+    """The node's call slots, shared by the runs of every campaign: a run takes one slot per
+    lead before claiming it and gives it back when the call is stored. Free slots are handed
+    out first come, first served (``asyncio.Semaphore`` queues its waiters), so the run that
+    has waited longest gets the next one."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a FairShare needs at least one slot")
+        self._sem = asyncio.Semaphore(slots)
+
+    async def take_now(self, n: int) -> int:
+        """Take up to `n` slots without waiting (none while another run waits); how many."""
+        taken = 0
+        while taken < n and not self._sem.locked():
+            await self._sem.acquire()  # not locked: returns at once, never waits
+            taken += 1
+        return taken
+
+    async def take(self) -> None:
+        """Wait for one slot, behind every run that waited before."""
+        await self._sem.acquire()
+
+    def give(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._sem.release()
 
 
 @dataclass(slots=True)
@@ -78,10 +137,13 @@ class Dialer:
         max_attempts: int,
         node: str = "node-1",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        share: FairShare | None = None,
     ) -> None:
+        """`share`: the node's call slots, when several campaigns dial at once (see
+        `FairShare`); None: this dialer's runs are limited by `max_concurrent` alone."""
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
-        self._db = db
+        self._db_factory = db
         self._tel = telephony
         self._make_session = make_session
         self._bus = bus
@@ -91,7 +153,39 @@ class Dialer:
         self._max_attempts = max_attempts
         self._node = node
         self._now = now
+        self._share = share
         self._undialed: set[int] = set()  # leads claimed by a run, their dial() not returned
+        self._live: dict[int, CallHandle] = {}  # lead id -> its call, dialed and not yet over
+        self._early: dict[int, asyncio.Task[None]] = {}  # lead id -> its outcome's early write
+        self._stopping = asyncio.Event()
+        self._hanging_up = False
+
+    def stop(self) -> None:
+        """Claim no more leads; each run returns once its live calls are over and stored."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._live)
+
+    async def hang_up_all(self) -> None:
+        """Hang up every live call (and any dialed from now on): their sessions end, and their
+        outcomes are stored as for any other call. Used at the shutdown deadline."""
+        self._hanging_up = True
+        self.stop()
+        for call in list(self._live.values()):
+            await self._hang_up(call)
+
+    @staticmethod
+    async def _hang_up(call: CallHandle) -> None:
+        try:
+            await call.hangup()
+        except Exception as exc:
+            log.warning("hanging up a call failed: %s", type(exc).__name__)
 
     def _claim_limit(self, running: int) -> int:
         """How many leads a round may claim with `running` calls of its own under way."""
@@ -101,62 +195,79 @@ class Dialer:
 
     async def run_until_idle(self, campaign_id: int) -> list[AttemptSummary]:
         """Dial every lead that is due now (up to max_concurrent at once); return when none is
-        (or when the pool is full and none of this run's calls is left to free a slot)."""
-        done: list[AttemptSummary] = []
-        running: dict[asyncio.Task[AttemptSummary | None], int] = {}
-        pool_busy = False  # dial() said busy: claim again only once a call of ours ends
+        (or when the pool is full and none of this run's calls is left to free a slot), or,
+        after `stop()`, when this run's live calls are over."""
+        run = _Run(self, campaign_id)
         try:
-            while True:
-                limit = 0 if pool_busy else self._claim_limit(len(running))
-                for lead in await self._claim(campaign_id, limit):
-                    self._undialed.add(lead.lead_id)
-                    task = asyncio.create_task(
-                        self.attempt(lead), name=f"dial[lead={lead.lead_id}]"
-                    )
-                    running[task] = lead.lead_id
-                if not running:
-                    return done
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                results = [task.result() for task in finished]
-                for task in finished:
-                    del running[task]
-                done.extend(r for r in results if r is not None)
-                pool_busy = None in results
+            return await run.until_idle()
         finally:
-            self._undialed.difference_update(running.values())
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
+            await run.close()
 
     async def _claim(self, campaign_id: int, limit: int) -> list[ClaimedLead]:
+        """Claim up to `limit` leads; a busy database is retried until it answers or the
+        dialer stops (then nothing is claimed)."""
         if limit <= 0:
             return []
-        return await asyncio.to_thread(
+        return await self._db(
+            "claim",
             store.claim_due_leads,
-            self._db,
+            self._db_factory,
             campaign_id,
             limit=limit,
             now=self._now(),
             node=self._node,
             window=self._window,
             max_attempts=self._max_attempts,
+            give_up_on_stop=[],
         )
+
+    async def _db(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        give_up_on_stop: T | None = None,
+        **kwargs: Any,
+    ) -> T:
+        """`fn(*args, **kwargs)` in a thread, retried with capped backoff while the database
+        is locked or unreachable (``OperationalError``). With `give_up_on_stop` set, a retry
+        after `stop()` returns it instead. Logs the error's type only: its text holds SQL
+        parameters, a lead's phone among them."""
+        delay = DB_RETRY_FIRST_S
+        while True:
+            try:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            except OperationalError as exc:
+                if give_up_on_stop is not None and self.stopping:
+                    return give_up_on_stop
+                log.warning(
+                    "database unavailable during %s (%s); retrying in %.1f s",
+                    what,
+                    type(exc.orig).__name__ if exc.orig is not None else "OperationalError",
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX_S)
 
     async def attempt(self, lead: ClaimedLead) -> AttemptSummary | None:
         """Dial one claimed lead, run the call and store it. None when the telephony had no
-        free slot after all: the claim is released and the lead is due again."""
+        free slot after all (or the dialer stopped before the dial): the claim is released and
+        the lead is due again."""
         started = self._now()
         try:
             result, error = await self._call(lead)
-        except TelephonyBusyError:
-            await asyncio.to_thread(store.release_claim, self._db, lead, node=self._node)
-            log.info("no free call slot: claim released", extra={"lead": lead.lead_id})
+        except (TelephonyBusyError, _NotDialed) as exc:
+            await self._db("release", store.release_claim, self._db_factory, lead, node=self._node)
+            log.info("claim released: %s", type(exc).__name__, extra={"lead": lead.lead_id})
             return None
+        early = self._early.pop(lead.lead_id, None)
+        if early is not None:
+            await asyncio.gather(early, return_exceptions=True)  # it logs its own failure
         rec = self._record(lead, started, result, error)
-        attempt_id = await asyncio.to_thread(
+        attempt_id = await self._db(
+            "record",
             store.record_attempt,
-            self._db,
+            self._db_factory,
             rec,
             max_attempts=self._max_attempts,
             default_callback=self._default_callback(lead),
@@ -169,23 +280,64 @@ class Dialer:
 
     async def _call(self, lead: ClaimedLead) -> tuple[SessionResult | None, str | None]:
         """(the session's result, None), or (None, what went wrong: DNC, a dial or call
-        error). Lets TelephonyBusyError through: a dial the pool refused is no attempt."""
+        error). Lets TelephonyBusyError through: a dial the pool refused is no attempt; raises
+        _NotDialed when the dialer stopped before the dial."""
         try:
-            if await asyncio.to_thread(store.is_dnc, self._db, lead.phone):
+            if await self._db("DNC check", store.is_dnc, self._db_factory, lead.phone):
                 return None, "number is on the do-not-call list"
+            if self.stopping:
+                raise _NotDialed
             call = await self._tel.dial(self._request(lead))
-        except TelephonyBusyError:
+        except (TelephonyBusyError, _NotDialed):
             raise
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("dial failed: %s", type(exc).__name__, extra={"lead": lead.lead_id})
             return None, str(exc)
         finally:
             self._undialed.discard(lead.lead_id)
+        self._live[lead.lead_id] = call
         try:
-            return await self._make_session(call, lead).run(), None
+            if self._hanging_up:  # dialed after the shutdown deadline: end it at once
+                await self._hang_up(call)
+            session = self._make_session(call, lead)
+            if isinstance(session, ReportsOutcome):
+                session.on_outcome = lambda outcome, grade, _slots: self._outcome_known(
+                    lead, outcome, grade
+                )
+            return await session.run(), None
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("call failed: %s", type(exc).__name__, extra={"lead": lead.lead_id})
             return None, str(exc)
+        finally:
+            del self._live[lead.lead_id]
+
+    def _outcome_known(self, lead: ClaimedLead, outcome: Outcome, grade: Grade | None) -> None:
+        """The session's hook: store a settling outcome now, off the call's path."""
+        if not outcomes.settles_early(outcome) or lead.lead_id in self._early:
+            return
+        self._early[lead.lead_id] = asyncio.create_task(
+            self._store_outcome_now(lead, outcome, grade), name=f"outcome[lead={lead.lead_id}]"
+        )
+
+    async def _store_outcome_now(
+        self, lead: ClaimedLead, outcome: Outcome, grade: Grade | None
+    ) -> None:
+        try:
+            await self._db(
+                "early outcome",
+                outcomes.record_outcome_now,
+                self._db_factory,
+                lead,
+                outcome,
+                grade,
+                node=self._node,
+            )
+        except Exception as exc:  # the end-of-call record writes it all the same
+            log.warning(
+                "storing an outcome early failed: %s",
+                type(exc).__name__,
+                extra={"lead": lead.lead_id},
+            )
 
     def _request(self, lead: ClaimedLead) -> DialRequest:
         return DialRequest(
@@ -196,22 +348,37 @@ class Dialer:
         )
 
     async def _publish(self, rec: AttemptRecord, attempt_id: int) -> None:
+        """Tell the bus (best effort: the attempt is already stored; an event the bus cannot
+        take is logged and dropped, never failing the attempt)."""
         lead = rec.lead
-        await self._bus.publish(
-            CALL_ENDED,
-            {
-                "campaign_id": lead.campaign_id,
-                "lead_id": lead.lead_id,
-                "attempt_id": attempt_id,
-                "disposition": rec.disposition,
-                "sip_code": rec.sip_code,
-                "outcome": rec.outcome,
-            },
-        )
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                CALL_ENDED,
+                {
+                    "campaign_id": lead.campaign_id,
+                    "lead_id": lead.lead_id,
+                    "attempt_id": attempt_id,
+                    "disposition": rec.disposition,
+                    "sip_code": rec.sip_code,
+                    "outcome": rec.outcome,
+                },
+            )
+        ]
         if rec.outcome is Outcome.QUALIFIED:
             grade = rec.grade or store.DEFAULT_GRADE
             payload = {"lead_id": lead.lead_id, "attempt_id": attempt_id, "grade": grade}
-            await self._bus.publish(LEAD_QUALIFIED, payload)
+            events.append((LEAD_QUALIFIED, payload))
+        for topic, payload in events:
+            try:
+                async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                    await self._bus.publish(topic, payload)
+            except Exception as exc:
+                log.warning(
+                    "bus event %s not sent: %s",
+                    topic,
+                    type(exc).__name__,
+                    extra={"attempt_id": attempt_id},
+                )
 
     def _record(
         self, lead: ClaimedLead, started: datetime, res: SessionResult | None, error: str | None
@@ -249,3 +416,103 @@ class Dialer:
         opening = self._window.start
         local = local.replace(hour=opening.hour, minute=opening.minute, second=0, microsecond=0)
         return local.astimezone(UTC)
+
+
+class _Run:
+    """One `Dialer.run_until_idle`: its claims, its calls in progress, its share of the slots."""
+
+    def __init__(self, dialer: Dialer, campaign_id: int) -> None:
+        self.d = dialer
+        self.campaign_id = campaign_id
+        self.done: list[AttemptSummary] = []
+        self.running: dict[asyncio.Task[AttemptSummary | None], int] = {}
+        self.pool_busy = False  # dial() said busy: claim again only once a call of ours ends
+        self.held = 0  # slots of the share taken and not yet tied to a call
+        self.grant: asyncio.Task[None] | None = None  # waiting for a slot of the share
+        self.stopped = asyncio.ensure_future(dialer._stopping.wait())
+
+    async def until_idle(self) -> list[AttemptSummary]:
+        while True:
+            wanted = 0 if self.pool_busy or self.d.stopping else self._limit()
+            limit = await self._take_slots(wanted)
+            claimed = await self.d._claim(self.campaign_id, limit)
+            self._give(limit - len(claimed))
+            for lead in claimed:
+                self._start(lead)
+            if self.grant is None and len(claimed) == limit < wanted and not self.d.stopping:
+                share = self.d._share
+                assert share is not None  # only a share limits below `wanted`
+                self.grant = asyncio.ensure_future(share.take())  # more due: wait our turn
+            if not self.running and (self.grant is None or self.d.stopping):
+                return self.done
+            waiting: set[asyncio.Future[Any]] = set(self.running)
+            if self.grant is not None:
+                waiting.add(self.grant)
+            if not self.stopped.done():
+                waiting.add(self.stopped)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            self._collect()
+
+    def _limit(self) -> int:
+        return self.d._claim_limit(len(self.running))
+
+    async def _take_slots(self, wanted: int) -> int:
+        """How many leads may be claimed now: `wanted`, less what the share cannot give."""
+        share = self.d._share
+        if share is None:
+            return wanted
+        if self.grant is not None and self.grant.done():
+            self.grant = None
+            self.held += 1
+        if self.held < wanted:
+            self.held += await share.take_now(wanted - self.held)
+        taken = min(self.held, wanted)
+        self._give(self.held - taken)
+        self.held = 0
+        return taken
+
+    def _give(self, n: int) -> None:
+        if n > 0 and self.d._share is not None:
+            self.d._share.give(n)
+
+    def _start(self, lead: ClaimedLead) -> None:
+        self.d._undialed.add(lead.lead_id)
+        task = asyncio.create_task(self.d.attempt(lead), name=f"dial[lead={lead.lead_id}]")
+        if self.d._share is not None:
+            task.add_done_callback(lambda _t: self._give(1))
+        self.running[task] = lead.lead_id
+
+    def _collect(self) -> None:
+        """Take in the calls that ended; one that failed unexpectedly is logged, not raised."""
+        finished = [t for t in self.running if t.done()]
+        busy = False
+        for task in finished:
+            lead_id = self.running.pop(task)
+            if task.cancelled():
+                continue
+            exc = task.exception()
+            if exc is not None:
+                log.error("an attempt failed: %s", type(exc).__name__, extra={"lead": lead_id})
+                continue
+            result = task.result()
+            if result is None:
+                busy = True
+            else:
+                self.done.append(result)
+        if finished:  # as a call of ours ends: claim again, unless one found the pool busy
+            self.pool_busy = busy
+
+    async def close(self) -> None:
+        """Cancel what is left (the run itself was cancelled) and return every slot."""
+        self.stopped.cancel()
+        self.d._undialed.difference_update(self.running.values())
+        for task in self.running:
+            task.cancel()
+        if self.running:
+            await asyncio.gather(*self.running, return_exceptions=True)
+        if self.grant is not None:
+            self.grant.cancel()
+            await asyncio.gather(self.grant, return_exceptions=True)
+            if not self.grant.cancelled():
+                self._give(1)
+        self._give(self.held)

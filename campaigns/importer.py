@@ -2,6 +2,12 @@
 
 Columns: `phone` (required), `name`, `timezone`, anything else goes into the lead's `extra`.
 Chinese spreadsheets are often exported as GBK: UTF-8 (with or without BOM) is tried first.
+
+A campaign holds a phone once (the unique index on lead (campaign_id, phone)). Two imports
+running at once into one campaign are safe: on SQLite the import takes the write lock before
+it reads what is stored, so they run one after the other; on PostgreSQL rows are inserted
+with ON CONFLICT DO NOTHING, so a phone the other import stored first (and a campaign it
+created first) counts as a duplicate instead of failing the import.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import Campaign, DncEntry, Lead
+from models import Campaign, DncEntry, Lead, write_transaction
 
 from .compliance import normalize_phone, zone
 
@@ -116,21 +124,55 @@ def import_leads(
         raise LeadImportError([f"{p}: cannot read ({exc.strerror})"]) from None
     rows, invalid = parse_leads(raw, str(p), default_tz=timezone, skip_invalid=skip_invalid)
     with db.begin() as s:
-        camp = s.scalar(select(Campaign).where(Campaign.name == campaign_name))
-        if camp is None:
-            camp = Campaign(name=campaign_name, script=script, timezone=timezone)
-            s.add(camp)
-            s.flush()
-        report = ImportReport(camp.id, skipped_invalid=invalid)
-        existing = set(s.scalars(select(Lead.phone).where(Lead.campaign_id == camp.id)))
+        write_transaction(s)
+        campaign_id = _campaign_id(s, campaign_name, script=script, timezone=timezone)
+        report = ImportReport(campaign_id, skipped_invalid=invalid)
+        existing = set(s.scalars(select(Lead.phone).where(Lead.campaign_id == campaign_id)))
         dnc = set(s.scalars(select(DncEntry.phone)))
+        fresh: list[dict[str, Any]] = []
         for row in rows:
             if row["phone"] in existing:
                 report.duplicates += 1
             elif row["phone"] in dnc:
                 report.on_dnc += 1
             else:
-                s.add(Lead(campaign_id=camp.id, **row))
+                fresh.append({"campaign_id": campaign_id, **row})
                 existing.add(row["phone"])
-                report.imported += 1
+        report.imported = _insert_new(s, fresh)
+        report.duplicates += len(fresh) - report.imported  # stored meanwhile by another import
         return report
+
+
+def _insert_ignoring(s: Session, table: Table, conflict: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (`conflict`) DO NOTHING for this session's database."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict)
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict)
+    raise RuntimeError(f"lead import supports SQLite and PostgreSQL, not {dialect}")
+
+
+def _campaign_id(s: Session, name: str, *, script: str, timezone: str) -> int:
+    """The campaign called `name`, created (once, whoever comes first) if new."""
+    found = s.scalar(select(Campaign.id).where(Campaign.name == name))
+    if found is not None:
+        return found
+    table = Campaign.__table__
+    assert isinstance(table, Table)
+    s.execute(
+        _insert_ignoring(s, table, ["name"]).values(name=name, script=script, timezone=timezone)
+    )
+    made = s.scalar(select(Campaign.id).where(Campaign.name == name))
+    assert made is not None
+    return made
+
+
+def _insert_new(s: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert the leads, skipping any whose (campaign, phone) is stored; how many went in."""
+    if not rows:
+        return 0
+    table = Lead.__table__
+    assert isinstance(table, Table)
+    stmt = _insert_ignoring(s, table, ["campaign_id", "phone"]).returning(table.c.id)
+    return len(s.execute(stmt, rows).all())

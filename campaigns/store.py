@@ -1,15 +1,30 @@
 """Database work of the dialer: claim due leads, record attempts and outcomes.
 
 Synchronous SQLAlchemy; the dialer calls these through `asyncio.to_thread`.
+
+A claim is atomic on every supported database: on SQLite its transaction takes the write lock
+before it reads (`models.write_transaction`), on PostgreSQL the chosen rows are locked with
+FOR UPDATE SKIP LOCKED; and the UPDATE that claims them repeats the due conditions, so a lead
+is never claimed by two nodes, and its attempt count is exactly its claims.
+
+Leads are chosen among all due leads whose calling window is open, in SQL: the distinct
+timezones of the campaign's due leads are checked against the window, and only leads in an
+open one are picked, so closed leads ahead in the queue never starve open ones.
+
+A claim whose lease expired (its node died mid-call) goes into the retry policy when its
+campaign is next claimed: the lost attempt is recorded (disposition `worker_lost`, final state
+`lease_expired`) and the lead is due again, or `done` if that was its last allowed attempt.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.vocab import Disposition, Grade, Outcome
@@ -22,9 +37,12 @@ from models import (
     OutboxItem,
     OutboxKind,
     Turn,
+    write_transaction,
 )
 
 from .compliance import CallingWindow
+
+log = logging.getLogger(__name__)
 
 DUE_STATUSES = (LeadStatus.NEW, LeadStatus.RETRY, LeadStatus.CALLBACK)
 LEASE = timedelta(minutes=10)
@@ -46,6 +64,7 @@ OUTCOME_STATUS: dict[str, LeadStatus] = {
     Outcome.HUMAN_REQUESTED: LeadStatus.CALLBACK,
 }
 DEFAULT_GRADE = Grade.B  # a qualified lead whose script named no grade
+LEASE_EXPIRED = "lease_expired"  # final state of an attempt whose node never reported back
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,41 +89,137 @@ def claim_due_leads(
     window: CallingWindow,
     max_attempts: int,
 ) -> list[ClaimedLead]:
-    """Claim up to `limit` leads that may be dialed now (leases, SKIP LOCKED on PostgreSQL)."""
+    """Claim up to `limit` leads that may be dialed now: status calling, leased to `node`,
+    their attempt counted. Expired leases of the campaign are settled first."""
     if limit <= 0:
         return []
     with db.begin() as s:
+        write_transaction(s)
         camp = s.get(Campaign, campaign_id)
         if camp is None:
             raise LookupError(f"campaign {campaign_id} does not exist")
-        dnc = select(DncEntry.phone)
-        q = (
-            select(Lead)
-            .where(
-                Lead.campaign_id == campaign_id,
-                Lead.status.in_([str(x) for x in DUE_STATUSES])
-                | ((Lead.status == LeadStatus.CALLING) & (Lead.claimed_until < now)),
-                (Lead.next_attempt_at.is_(None)) | (Lead.next_attempt_at <= now),
-                Lead.attempts < max_attempts,
-                Lead.phone.not_in(dnc),
-            )
+        _settle_expired_leases(s, campaign_id, now=now, max_attempts=max_attempts)
+        due = _due(campaign_id, now=now, max_attempts=max_attempts)
+        tz = func.coalesce(Lead.timezone, camp.timezone)
+        zones = _open_zones(s, due, tz, window, now)
+        if not zones:
+            return []
+        picked = s.execute(
+            select(Lead.id, Lead.phone, Lead.status, tz.label("tz"))
+            .where(*due, tz.in_(zones))
             .order_by(Lead.next_attempt_at.is_not(None), Lead.next_attempt_at, Lead.id)
-            .limit(limit * 4)
+            .limit(limit)
             .with_for_update(skip_locked=True)
+        ).all()
+        if not picked:
+            return []
+        claimed = s.execute(
+            update(Lead)
+            .where(Lead.id.in_([row.id for row in picked]), *due)  # still due: or not ours
+            .values(
+                status=LeadStatus.CALLING,
+                claimed_by=node,
+                claimed_until=now + LEASE,
+                attempts=Lead.attempts + 1,
+            )
+            .returning(Lead.id, Lead.attempts),
+            execution_options={"synchronize_session": False},
+        ).all()
+        attempt_no = {row.id: row.attempts for row in claimed}
+        return [
+            ClaimedLead(
+                row.id, campaign_id, row.phone, row.tz, attempt_no[row.id], LeadStatus(row.status)
+            )
+            for row in picked
+            if row.id in attempt_no
+        ]
+
+
+def _due(campaign_id: int, *, now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
+    """The conditions of a lead of the campaign that may be claimed now (window aside)."""
+    return [
+        Lead.campaign_id == campaign_id,
+        Lead.status.in_([str(x) for x in DUE_STATUSES]),
+        Lead.next_attempt_at.is_(None) | (Lead.next_attempt_at <= now),
+        Lead.attempts < max_attempts,
+        Lead.phone.not_in(select(DncEntry.phone)),
+    ]
+
+
+def _open_zones(
+    s: Session,
+    due: Sequence[ColumnElement[bool]],
+    tz: ColumnElement[str],
+    window: CallingWindow,
+    now: datetime,
+) -> list[str]:
+    """The timezones of due leads whose calling window is open now (an unknown one: never)."""
+    zones: list[str] = []
+    for name in s.scalars(select(tz).where(*due).distinct()):
+        try:
+            if window.allows(now, name):
+                zones.append(name)
+        except ValueError:
+            log.warning("leads with an unknown timezone are not dialled", extra={"tz": name})
+    return zones
+
+
+def settle_expired_leases(db: sessionmaker[Session], *, now: datetime, max_attempts: int) -> None:
+    """Settle the expired leases of every campaign, paused ones included (the node runs this
+    every poll, so a lead whose node died never stays `calling` while nobody claims)."""
+    with db.begin() as s:
+        write_transaction(s)
+        _settle_expired_leases(s, None, now=now, max_attempts=max_attempts)
+
+
+def _settle_expired_leases(
+    s: Session, campaign_id: int | None, *, now: datetime, max_attempts: int
+) -> None:
+    """Leads whose claim expired (the node died or lost them mid-call) into the retry policy,
+    for one campaign or (None) all.
+
+    The attempt the node never reported is recorded as `worker_lost` (`lease_expired`), so
+    attempts counted equal attempts recorded. The lead is due again at once (the lease was
+    its delay) or, on its last allowed attempt, `done`: never left `calling` for good.
+    """
+    which = [] if campaign_id is None else [Lead.campaign_id == campaign_id]
+    lost = s.execute(
+        select(Lead.id, Lead.campaign_id, Lead.attempts, Lead.claimed_by, Lead.claimed_until)
+        .where(*which, Lead.status == LeadStatus.CALLING, Lead.claimed_until < now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in lost:
+        last = row.attempts >= max_attempts
+        settled = s.execute(
+            update(Lead)
+            .where(Lead.id == row.id, Lead.status == LeadStatus.CALLING, Lead.claimed_until < now)
+            .values(
+                status=LeadStatus.DONE if last else LeadStatus.RETRY,
+                next_attempt_at=None if last else row.claimed_until,
+                claimed_by=None,
+                claimed_until=None,
+            )
+            .returning(Lead.id),
+            execution_options={"synchronize_session": False},
+        ).all()
+        if not settled:
+            continue
+        s.add(
+            CallAttempt(
+                lead_id=row.id,
+                campaign_id=row.campaign_id,
+                node=row.claimed_by or "",
+                started_at=row.claimed_until - LEASE,
+                ended_at=row.claimed_until,
+                disposition=Disposition.WORKER_LOST,
+                final_state=LEASE_EXPIRED,
+                duration_s=0.0,
+            )
         )
-        out: list[ClaimedLead] = []
-        for lead in s.scalars(q):
-            tz = lead.timezone or camp.timezone
-            if not window.allows(now, tz):
-                continue
-            prior = LeadStatus(lead.status)
-            lead.status = LeadStatus.CALLING
-            lead.claimed_by, lead.claimed_until = node, now + LEASE
-            lead.attempts += 1
-            out.append(ClaimedLead(lead.id, campaign_id, lead.phone, tz, lead.attempts, prior))
-            if len(out) == limit:
-                break
-        return out
+        log.warning(
+            "a lease expired: attempt recorded as lost",
+            extra={"lead": row.id, "closed": last, "node": row.claimed_by},
+        )
 
 
 def release_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: str) -> bool:
@@ -211,10 +326,31 @@ def _update_lead(
             s.add(DncEntry(phone=lead.phone, source="callee"))
     elif status is LeadStatus.QUALIFIED:
         lead.grade = rec.grade or DEFAULT_GRADE
+        qualified_outbox(s, lead.id, lead.grade, attempt_id)
+
+
+def qualified_outbox(s: Session, lead_id: int, grade: str, attempt_id: int | None) -> None:
+    """The lead's CRM outbox row, once: written early (`campaigns.outcomes`, attempt id not yet
+    known) or with the attempt. The attempt's write fills in the early row's attempt id while it
+    is undelivered, and adds no second row."""
+    early = [
+        row
+        for row in s.scalars(
+            select(OutboxItem).where(
+                OutboxItem.lead_id == lead_id, OutboxItem.kind == OutboxKind.LEAD_QUALIFIED
+            )
+        )
+        if row.payload.get("attempt_id") is None
+    ]
+    if not early:
         s.add(
             OutboxItem(
                 kind=OutboxKind.LEAD_QUALIFIED,
-                lead_id=lead.id,
-                payload={"lead_id": lead.id, "attempt_id": attempt_id, "grade": lead.grade},
+                lead_id=lead_id,
+                payload={"lead_id": lead_id, "attempt_id": attempt_id, "grade": grade},
             )
         )
+        return
+    for row in early:
+        if attempt_id is not None and row.sent_at is None:
+            row.payload = {**row.payload, "attempt_id": attempt_id, "grade": grade}

@@ -13,6 +13,10 @@ class CrmError(Exception):
         self.retryable = retryable
 
 
+class CrmConfigError(ValueError):
+    """The adapter's settings are unusable or unsafe; raised when it is built (node start)."""
+
+
 class CrmAdapter(Protocol):
     name: str
 

@@ -1,6 +1,6 @@
 """SQLAlchemy data model: the system of record."""
 
-from .db import init_db, make_engine, upgrade
+from .db import DatabaseInUseError, init_db, make_engine, single_writer, upgrade, write_transaction
 from .tables import (
     OUTBOX_MAX_TRIES,
     Base,
@@ -20,6 +20,7 @@ __all__ = [
     "Base",
     "CallAttempt",
     "Campaign",
+    "DatabaseInUseError",
     "DncEntry",
     "Lead",
     "LeadStatus",
@@ -28,6 +29,8 @@ __all__ = [
     "Turn",
     "init_db",
     "make_engine",
+    "single_writer",
     "upgrade",
     "utcnow",
+    "write_transaction",
 ]

@@ -57,7 +57,11 @@ class Campaign(Base):
 
 class Lead(Base):
     __tablename__ = "lead"
-    __table_args__ = (Index("ix_lead_due", "campaign_id", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_lead_due", "campaign_id", "status", "next_attempt_at"),
+        # one lead per number and campaign: concurrent imports cannot store a phone twice
+        Index("uq_lead_campaign_phone", "campaign_id", "phone", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from core.audio import pcm_seconds
+from core.yamlload import load_yaml
 from speech.audio import write_wav
 from speech.vad import VoiceEnded, VoiceStarted
 from telephony.base import CallState as LineState
@@ -50,7 +49,7 @@ class CallReport:
 
 
 def load_personas(path: str | Path) -> tuple[dict[str, Persona], Persona]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(path, what="personas file") or {}  # strict: no aliases, bounded size
 
     def make(raw: Mapping[str, Any], where: str) -> Persona:
         known = {"name", "lines", "reject", "ring_ms", "hangup_after_ms", "linger_s"}

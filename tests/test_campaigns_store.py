@@ -156,3 +156,22 @@ def test_window_and_phone_helpers() -> None:
     with pytest.raises(ValueError, match="calling_hours"):
         CallingWindow.parse("9am-5pm")
     assert normalize_phone("+86 138-0013-8000") == "13800138000"
+
+
+def test_an_early_qualified_outcome_writes_the_outbox_row_once(db) -> None:
+    """A qualified outcome stored before the goodbye (campaigns.outcomes) already queues the
+    lead for the CRM, so a crash before the end still delivers it; the attempt's own write then
+    fills in its attempt id instead of queueing a second row."""
+    from campaigns.outcomes import record_outcome_now
+
+    cid = seed(db, ["13800000001"])
+    (lead,) = claim(db, cid)
+    assert record_outcome_now(db, lead, Outcome.QUALIFIED, Grade.A, node="n1")
+    with db() as s:
+        (early,) = s.query(OutboxItem).all()
+        assert early.payload == {"lead_id": lead.lead_id, "attempt_id": None, "grade": "A"}
+    attempt_id = record(db, lead, Outcome.QUALIFIED)
+    with db() as s:
+        (row,) = s.query(OutboxItem).all()
+        assert row.id == early.id
+        assert row.payload == {"lead_id": lead.lead_id, "attempt_id": attempt_id, "grade": "A"}

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import yaml
 
 from core.audio import SAMPLE_RATE
+from core.yamlload import YamlLoadError, load_yaml
 from speech import audio
 from speech.tts.base import TtsEngine
 from speech.tts.frames import stream_clauses
@@ -185,7 +185,14 @@ def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest (a folder holding one, or the file itself)."""
     file = _find_manifest(Path(path))
     raw = file.read_bytes()
-    data: Any = json.loads(raw) if file.suffix == ".json" else yaml.safe_load(raw)
+    try:
+        data: Any = (
+            json.loads(raw)
+            if file.suffix == ".json"
+            else load_yaml(file, what="recordings manifest")
+        )
+    except (YamlLoadError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{file.name}: {exc}") from None
     if not isinstance(data, Mapping) or not isinstance(data.get("lines"), Mapping):
         raise ManifestError(f"{file.name}: expected a mapping with a 'lines' mapping")
     folder = file.parent
