@@ -4,7 +4,9 @@
 python main.py demo [--keep-db]        three real SIP calls to the local simulated callee
 python main.py callee                  the simulated callee on its own (SIP on loopback)
 python main.py run                     a production node: dial active campaigns, deliver the CRM
-python main.py campaign import N CSV   import leads (UTF-8 or GBK) into campaign N
+python main.py campaign import N FILE  import a lead list into campaign N (--map, --json)
+python main.py campaign list|start|pause|resume|complete|status NAME   the lifecycle
+python main.py dnc import|add|remove|list [--campaign NAME]   do-not-call lists
 python main.py report daily            one day's dials, outcomes, CRM, cost and ROI (JSON or CSV)
 python main.py nlu classify            stdin lines -> JSON lines with intent and confidence
 python main.py nlu train [--distill]   train the intent model
@@ -40,7 +42,7 @@ def _nlu(args: argparse.Namespace) -> int:
         from app.engines import make_nlu
 
         context = {"timezone": args.timezone or cfg.campaign.timezone}
-        return cli.classify_stream(make_nlu(cfg), sys.stdin, sys.stdout, context) or 0
+        return cli.classify_main(make_nlu(cfg), sys.stdin, sys.stdout, context)
     if args.nlu_cmd == "train":
         if args.distill:
             return cli.train_main(args.out, distill=True, stage=args.stage, work_dir=args.work) or 0
@@ -83,30 +85,56 @@ def _callee(args: argparse.Namespace) -> int:
 
 
 def _campaign_import(args: argparse.Namespace) -> int:
+    """`campaign import NAME FILE`: the report as text (rejected rows as file:row:column:
+    reason on stderr) or exactly the --json shape. Exit 0 when the campaign holds leads of the
+    file afterwards; 1 when no row could be imported, when the file, --map or --script is
+    refused (one line, nothing stored), or when the database fails (one line; the batches
+    committed before it stay, and a rerun adds the rest)."""
+    import json
+
+    from sqlalchemy.exc import SQLAlchemyError
+
     from campaigns.importer import LeadImportError, import_leads
+    from campaigns.leadfile import LeadFileError, parse_map
     from models import init_db
 
     cfg = load_config(args.config)
-    db = init_db(cfg.database.url)
     try:
+        column_map = parse_map(args.map) if args.map else None
+        if args.script is not None and not Path(args.script).is_file():
+            raise LeadFileError(f"--script {args.script}: no such file")
         rep = import_leads(
-            db,
+            init_db(cfg.database.url),
             args.name,
             args.csv,
             script=args.script or cfg.callflow.script,
             timezone=cfg.campaign.timezone,
-            skip_invalid=args.skip_invalid,
+            check_script=args.script is not None,
+            column_map=column_map,
+            region=args.region,
+            progress=not args.json and sys.stderr.isatty(),
         )
-    except LeadImportError as exc:
-        print(f"import failed, nothing stored:\n{exc}", file=sys.stderr)
+    except (LeadImportError, LeadFileError) as exc:
+        print(f"import failed, nothing stored: {'; '.join(str(exc).splitlines())}", file=sys.stderr)
         return 1
-    print(
-        f"campaign {rep.campaign_id}: imported {rep.imported}, duplicates {rep.duplicates}, "
-        f"on do-not-call list {rep.on_dnc}, invalid rows skipped {len(rep.skipped_invalid)}"
-    )
-    for err in rep.skipped_invalid:
-        print(f"  skipped {err}", file=sys.stderr)
-    return 0
+    except SQLAlchemyError as exc:  # batches committed before it stay; a rerun adds the rest
+        print(
+            f"import stopped by a database error ({type(exc).__name__}): the batches before it "
+            "are stored; run the import again to add the rest",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        print(json.dumps(rep.as_json(), ensure_ascii=False))
+    else:
+        for r in rep.rejected:
+            print(f"{args.csv}:{r.row}:{r.reason}", file=sys.stderr)
+        print(
+            f"campaign {args.name}: accepted {rep.accepted}, duplicates {rep.duplicates}, "
+            f"rejected {len(rep.rejected)}, also in other campaigns {rep.elsewhere} "
+            f"({rep.encoding}, columns {rep.columns})"
+        )
+    return 0 if rep.accepted or rep.duplicates else 1
 
 
 def _report_daily(args: argparse.Namespace) -> int:
@@ -169,6 +197,77 @@ def _asr_adapt(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def _campaign_lifecycle(args: argparse.Namespace) -> int:
+    from campaigns.cli import campaign_main
+    from models import init_db
+
+    cfg = load_config(args.config)
+    return campaign_main(
+        init_db(cfg.database.url),
+        args.campaign_cmd,
+        getattr(args, "name", None),
+        tz=cfg.campaign.timezone,
+        max_attempts=cfg.campaign.max_attempts,
+        hours=getattr(args, "hours", None),
+        days=getattr(args, "days", None),
+        as_json=getattr(args, "json", False),
+    )
+
+
+def _dnc(args: argparse.Namespace) -> int:
+    from campaigns.cli import dnc_main
+    from models import init_db
+
+    cfg = load_config(args.config)
+    return dnc_main(
+        init_db(cfg.database.url),
+        args.dnc_cmd,
+        campaign=args.campaign,
+        phone=getattr(args, "phone", None),
+        file=getattr(args, "file", None),
+        show_numbers=getattr(args, "show_numbers", False),
+    )
+
+
+def _add_operator_commands(sub: Any, csub: Any) -> None:
+    """`campaign list|start|pause|resume|complete|status` and `dnc import|add|remove|list`."""
+    helps = {
+        "start": "run a draft (or paused) campaign: the node dials it within a second",
+        "pause": "stop new calls within a second (calls in progress finish)",
+        "resume": "dial a paused campaign again",
+        "complete": "end a campaign for good (a running one ends by itself when done)",
+        "status": "lifecycle state, leads by status, attempts today (no PII)",
+    }
+    ls = csub.add_parser("list", help="every campaign: name, state, leads")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_campaign_lifecycle)
+    for action, text in helps.items():
+        cp = csub.add_parser(action, help=text)
+        cp.add_argument("name", help="campaign name")
+        if action in ("start", "resume"):
+            cp.add_argument("--hours", help='its own calling hours, e.g. "09:00-12:00,14:00-18:00"')
+            cp.add_argument("--days", help='its own calling days, e.g. "mon-fri"')
+        if action == "status":
+            cp.add_argument("--json", action="store_true", help="one JSON line")
+        cp.set_defaults(func=_campaign_lifecycle)
+
+    dn = sub.add_parser("dnc", help="do-not-call lists: global, or a campaign's (--campaign)")
+    dsub = dn.add_subparsers(dest="dnc_cmd", required=True)
+    di = dsub.add_parser("import", help="add a file's numbers (one a line, or a CSV phone column)")
+    di.add_argument("file", type=Path, metavar="FILE")
+    da = dsub.add_parser("add", help="add one number")
+    da.add_argument("phone", metavar="PHONE")
+    dr = dsub.add_parser("remove", help="remove one number")
+    dr.add_argument("phone", metavar="PHONE")
+    dl = dsub.add_parser("list", help="how many numbers, by source (numbers: --show-numbers)")
+    dl.add_argument("--show-numbers", action="store_true", help="print the numbers (PII)")
+    for parser in (di, da, dr, dl):
+        parser.add_argument(
+            "--campaign", metavar="NAME", help="a campaign's list (default: global)"
+        )
+        parser.set_defaults(func=_dnc)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="main.py", description="Outbound AI sales-call robot")
     p.add_argument(
@@ -193,12 +292,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     camp = sub.add_parser("campaign", help="campaign management")
     csub = camp.add_subparsers(dest="campaign_cmd", required=True)
-    ci = csub.add_parser("import", help="import leads from a CSV file (UTF-8 or GBK)")
+    ci = csub.add_parser(
+        "import", help="import a lead list (CSV/TSV; UTF-8, UTF-16 or GBK); bad rows are listed"
+    )
     ci.add_argument("name", help="campaign name (created if new)")
-    ci.add_argument("csv", type=Path)
-    ci.add_argument("--script", help="script YAML (default: callflow.script from the config)")
-    ci.add_argument("--skip-invalid", action="store_true", help="import valid rows, list the rest")
+    ci.add_argument("csv", type=Path, metavar="FILE")
+    ci.add_argument(
+        "--script",
+        help="script YAML of a new campaign (default: callflow.script from the config); for an "
+        "existing campaign it must be the campaign's",
+    )
+    ci.add_argument(
+        "--map",
+        metavar="FIELD=COLUMN,...",
+        help="columns of phone, name, timezone, source, consent: phone=联系电话,name=客户名称",
+    )
+    ci.add_argument(
+        "--region", default="CN", help="country of numbers without a country code (default: CN)"
+    )
+    ci.add_argument(
+        "--json",
+        action="store_true",
+        help='print only {"accepted": N, "duplicates": N, "rejected": [{"row": N, "reason": S}]}',
+    )
+    ci.add_argument("--skip-invalid", action="store_true", help=argparse.SUPPRESS)  # always now
     ci.set_defaults(func=_campaign_import)
+    _add_operator_commands(sub, csub)
 
     rep = sub.add_parser("report", help="reports for sales operations (aggregates, no PII)")
     rsub = rep.add_subparsers(dest="report_cmd", required=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from campaigns.reports import ReportConfig  # campaigns owns the report's settings
+from campaigns.retry import DEFAULT_POLICY as DEFAULT_RETRY_POLICY
 from core.yamlload import YamlLoadError, load_yaml
 
 ENV_PREFIX = "CALLBOT__"
@@ -43,6 +44,22 @@ class TelephonyConfig:
     password: str = ""
     ring_timeout_s: float = 30.0
     worker_hang_timeout_s: float = 10.0  # a media worker silent this long is killed, restarted
+    # the trunk (telephony.trunk.TrunkSpec): see config.yaml for a carrier and a PBX
+    trunk_name: str = "default"  # named in logs and errors
+    transport: str = "udp"  # udp | tcp
+    auth_realm: str = ""  # digest realm of username/password; empty: any
+    register: bool = False  # False: IP authentication (nothing registered)
+    registrar: str = ""  # sip:host[:port]; empty: sip:<from_domain>
+    register_expiry_s: int = 300
+    outbound_proxy: str = ""  # sip:host[:port]: every request goes through it
+    from_domain: str = ""  # host of our From (and registered AOR); empty: sip_host:port
+    caller_ids: str = ""  # comma list of our numbers, rotated as the From user; empty: username
+    caller_id_display: str = ""  # From display name
+    caller_id_min_calls: int = 20  # a number's answer rate is judged after this many calls ...
+    caller_id_min_answer_rate: float = 0.1  # ... and below this it is rested
+    caller_id_rest_s: float = 3600.0
+    codecs: str = "PCMA,PCMU,G722"  # preference order; others off
+    trunk_rest_s: float = 60.0  # a trunk that refused our credentials: no calls this long
 
 
 @dataclass
@@ -88,9 +105,19 @@ class CallflowConfig:
 @dataclass
 class CampaignConfig:
     max_concurrent_calls: int = 3
-    calling_hours: str = "09:00-21:00"
+    calling_hours: str = "09:00-12:00,14:00-20:00"  # lead's local time; several ranges a day
+    calling_days: str = "mon-sun"  # e.g. "mon-fri"; a campaign may override hours and days
+    holidays: str = ""  # "2026-10-01,2026-10-02": no calls on these local dates
+    max_calls_per_day: int = 1  # per number, across campaigns, lead's local day; 0: no cap
+    max_calls_per_week: int = 3  # per number, across campaigns, local Monday-based week; 0: off
     timezone: str = "Asia/Shanghai"
     max_attempts: int = 3
+    retry_policy: str = DEFAULT_RETRY_POLICY  # per disposition: delay and (/N) max attempts
+    calls_per_second: float = 5.0  # calls started per second by the node; 0: no limit
+    trunk_calls_per_second: float = 0.0  # per trunk; 0: no limit
+    trunk_max_concurrent: int = 0  # calls at once per trunk; 0: max_concurrent_calls alone
+    status_poll_s: float = 0.5  # how often the node re-reads which campaigns are running
+    auto_complete: bool = True  # a running campaign with nothing left to dial -> completed
     shutdown_grace_s: float = 30.0  # SIGTERM/Ctrl-C: live calls may finish this long, then hang up
 
 

@@ -52,10 +52,15 @@ def _demo_db_url(cfg: Config, keep: bool) -> str:
 
 
 def demo_plan(cfg: Config) -> DialPlan:
-    """The node's dial plan, except: simulated numbers may be called at any hour (real
-    campaigns use ``campaign.calling_hours``), and each lead is tried once."""
+    """The node's dial plan, except: simulated numbers may be called at any hour and any
+    number of times a day (real campaigns use ``campaign.calling_hours`` and the frequency
+    caps), and each lead is tried once."""
     return replace(
-        dial_plan(cfg), window=CallingWindow.parse("00:00-24:00"), max_attempts=1, node="demo"
+        dial_plan(cfg),
+        window=CallingWindow.parse("00:00-24:00"),
+        max_attempts=1,
+        node="demo",
+        caps=None,
     )
 
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from speech.tts.base import PromptSource, TtsEngine
     from speech.vad import Endpointer
     from telephony.base import CallHandle, Telephony
+    from telephony.callerid import CallerIdPool
+    from telephony.trunk import TrunkSpec
 
 EndpointerFactory = Callable[[], "Endpointer"]
 
@@ -40,11 +42,13 @@ def make_telephony(
     cfg: Config, *, listen: bool = False, sip_port: int | None = None, processes: int | None = None
 ) -> Telephony:
     """The media worker pool (``telephony.engine``); `listen` accepts inbound calls (the
-    simulated callee), `sip_port`/`processes` override the config for a second pool."""
+    simulated callee), `sip_port`/`processes` override the config for a second pool. The
+    trunk settings and the caller-ID pool apply to the dialing pool only."""
     t = cfg.telephony
     if t.engine == "pjsua2":
         from telephony.pool import WorkerPool
 
+        trunk, caller_ids = (None, None) if listen else _trunk(cfg)
         return WorkerPool(
             processes=processes or t.processes,
             calls_per_worker=t.calls_per_worker,
@@ -52,12 +56,51 @@ def make_telephony(
             sip_port=t.sip_port if sip_port is None else sip_port,
             listen=listen,
             hang_timeout_s=t.worker_hang_timeout_s,
+            trunk=trunk,
+            caller_ids=caller_ids,
+            trunk_rest_s=t.trunk_rest_s,
         )
     if t.engine == "fake":
         from telephony.fake import FakeTelephony
 
         return FakeTelephony()
     raise _unknown("telephony", t.engine, "pjsua2, fake")
+
+
+def _trunk(cfg: Config) -> tuple[TrunkSpec, CallerIdPool | None]:
+    """The trunk and its caller-ID pool from ``telephony``; a setting that cannot work is an
+    `EngineConfigError` (one line at start-up)."""
+    from telephony.callerid import CallerIdPool
+    from telephony.trunk import TrunkSpec, TrunkSpecError, parse_codecs
+
+    t = cfg.telephony
+    try:
+        trunk = TrunkSpec(
+            name=t.trunk_name,
+            transport=t.transport,
+            username=t.username,
+            password=t.password,
+            realm=t.auth_realm or "*",
+            register=t.register,
+            registrar=t.registrar,
+            register_expiry_s=t.register_expiry_s,
+            outbound_proxy=t.outbound_proxy,
+            domain=t.from_domain,
+            display=t.caller_id_display,
+            codecs=parse_codecs(t.codecs),
+        )
+        numbers = [n for n in t.caller_ids.replace(" ", "").split(",") if n]
+        pool = None
+        if numbers:
+            pool = CallerIdPool(
+                numbers,
+                min_calls=t.caller_id_min_calls,
+                min_answer_rate=t.caller_id_min_answer_rate,
+                rest_s=t.caller_id_rest_s,
+            )
+    except (TrunkSpecError, ValueError) as exc:
+        raise EngineConfigError(f"telephony: {exc}") from None
+    return trunk, pool
 
 
 def _asr_engine(cfg: Config, name: str, make_endpointer: EndpointerFactory) -> StreamingAsr:

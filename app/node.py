@@ -1,11 +1,15 @@
-"""`main.py run`: one production node: dial every active campaign, deliver the CRM outbox.
+"""`main.py run`: one production node: dial every running campaign, deliver the CRM outbox.
 
 The configuration is checked first (``app.preflight``): a broken one stops the node before it
 starts anything or claims a lead. Then, inside one ``Runtime``, supervised loops run side by
 side until `stop` is set (SIGTERM, Ctrl-C):
 
-- one dialing loop per active campaign, all sharing the node's call slots fairly (a new
-  campaign gets its loop within a poll; a paused one's loop ends after its pass);
+- one dialing loop per running campaign, all sharing the node's call slots fairly. The
+  campaigns' statuses are re-read every ``campaign.status_poll_s`` (0.5 s): a started or
+  resumed campaign gets its loop within that. A paused one stops claiming at once (the dialer
+  reads the status before each claim and each dial) and its loop ends when its calls in
+  progress have; a running one with nothing left to dial is marked completed
+  (``campaign.auto_complete``);
 - the outbox loop, delivering qualified leads to the CRM every ``crm.poll_s``.
 
 Supervision: a loop whose pass fails (the database locked or unreachable, the CRM, anything
@@ -31,9 +35,10 @@ from sqlalchemy import select
 from app.config import Config
 from app.preflight import preflight
 from app.runtime import Runtime
+from campaigns.lifecycle import complete_if_done
 from campaigns.store import settle_expired_leases
 from crm_sync.outbox import deliver_pending
-from models import Campaign
+from models import DIALABLE, Campaign
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +99,11 @@ class Node:
             supervise("campaign watch", self._watch, self.stopping, self.poll_s),
             name="node.campaigns",
         )
+        status_s = min(self.poll_s, rt.cfg.campaign.status_poll_s)
+        statuses = asyncio.create_task(
+            supervise("campaign status", self._start_loops, self.stopping, status_s),
+            name="node.statuses",
+        )
         outbox: asyncio.Task[None] | None = None
         if rt.crm is not None:
             outbox = asyncio.create_task(
@@ -105,7 +115,7 @@ class Node:
             await self._shutdown(rt.cfg.campaign.shutdown_grace_s)
         finally:
             self.stopping.set()
-            tasks = [watch, *([outbox] if outbox else []), *self.campaigns.values()]
+            tasks = [watch, statuses, *([outbox] if outbox else []), *self.campaigns.values()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -129,13 +139,20 @@ class Node:
 
     async def _watch(self) -> bool:
         """Settle expired leases (every campaign, paused ones too); start a dialing loop for
-        each active campaign that has none."""
+        each running campaign that has none."""
         await asyncio.to_thread(
             settle_expired_leases,
             self.rt.db,
             now=datetime.now(UTC),
             max_attempts=self.rt.cfg.campaign.max_attempts,
         )
+        return await self._start_loops()
+
+    async def _start_loops(self) -> bool:
+        """Start a dialing loop for each running campaign that has none (a cheap read: run
+        every ``campaign.status_poll_s``)."""
+        if self.stopping.is_set():
+            return False
         for campaign_id in await asyncio.to_thread(self._active_campaigns):
             loop = self.campaigns.get(campaign_id)
             if loop is None or loop.done():
@@ -146,13 +163,13 @@ class Node:
 
     def _active_campaigns(self) -> list[int]:
         with self.rt.db() as s:
-            return list(s.scalars(select(Campaign.id).where(Campaign.status == "active")))
+            return list(s.scalars(select(Campaign.id).where(Campaign.status.in_(DIALABLE))))
 
     def _active_script(self, campaign_id: int) -> str | None:
-        """The campaign's script path; None once it is gone or no longer active."""
+        """The campaign's script path; None once it is gone or no longer running."""
         with self.rt.db() as s:
             camp = s.get(Campaign, campaign_id)
-            return camp.script if camp is not None and camp.status == "active" else None
+            return camp.script if camp is not None and camp.status in DIALABLE else None
 
     async def _dial_campaign(self, campaign_id: int) -> None:
         await supervise(
@@ -163,7 +180,9 @@ class Node:
         )
 
     async def _dial_pass(self, campaign_id: int) -> bool:
-        """Dial the campaign until none of its leads is due; False once it is not active."""
+        """Dial the campaign until none of its leads is due; False once it is not running (or
+        has just been completed): the loop ends, and the status watch starts another when it
+        runs again."""
         script = await asyncio.to_thread(self._active_script, campaign_id)
         if script is None:
             return False
@@ -175,7 +194,17 @@ class Node:
         if self.script_errors.pop(campaign_id, None) is not None:
             log.warning("campaign %d: its script loads again; dialing", campaign_id)
         await dialer.run_until_idle(campaign_id)
-        return True
+        if self.rt.cfg.campaign.auto_complete and not self.stopping.is_set():
+            done = await asyncio.to_thread(
+                complete_if_done,
+                self.rt.db,
+                campaign_id,
+                max_attempts=self.rt.cfg.campaign.max_attempts,
+            )
+            if done:
+                log.warning("campaign %d completed: no lead left to dial", campaign_id)
+                return False
+        return await asyncio.to_thread(self._active_script, campaign_id) is not None
 
     def _report_skipped(self, campaign_id: int, exc: Exception) -> None:
         """Log a campaign whose script does not load, once per change of the error."""

@@ -11,10 +11,12 @@ before any process is spawned), then starts the bus and then the media workers, 
 place calls at once. Shutdown runs in reverse: media workers, bus, prompt cache, ASR. Each
 close is guarded: one that fails is logged and the others still run.
 
-How the node dials (trunk, calling window, pacing) is one ``DialPlan``, built from the config
-by ``dial_plan``; the demo overrides parts of it with ``dataclasses.replace``. Every dialer of
-a runtime shares one ``FairShare`` of ``max_concurrent`` call slots, so campaigns dialled at
-once take turns; `stop_dialing` and `hang_up_all` reach every dialer (a node's shutdown).
+How the node dials (trunk, calling window, frequency caps, retries, pacing) is one
+``DialPlan``, built from the config by ``dial_plan``; the demo overrides parts of it with
+``dataclasses.replace``. Every dialer of a runtime shares one ``FairShare`` of
+``max_concurrent`` call slots, so campaigns dialled at once take turns, and one ``Pacer``
+(calls per second, calls per trunk); `stop_dialing` and `hang_up_all` reach every dialer (a
+node's shutdown).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Config
+from app.config import Config, ConfigError
 from app.engines import (
     make_asr,
     make_crm,
@@ -41,8 +44,11 @@ from app.engines import (
 from bus import make_bus
 from bus.base import Bus
 from callflow.script import Script, load_script
-from campaigns.compliance import CallingWindow
+from campaigns.compliance import CallingWindow, FrequencyCap
 from campaigns.dialer import Dialer, FairShare, TrunkConfig
+from campaigns.pacing import Pacer, PacingConfig
+from campaigns.retry import DEFAULT as DEFAULT_RETRY
+from campaigns.retry import RetryPolicy
 from crm_sync.base import CrmAdapter
 from models import init_db
 from nlu.base import INTENTS, IntentClassifier
@@ -62,17 +68,36 @@ class DialPlan:
     max_concurrent: int  # calls in progress at once, over every campaign of the node
     max_attempts: int  # tries per lead before it is given up
     node: str  # stored on each attempt: which node placed it
+    caps: FrequencyCap | None = None  # calls per number a day and a week; None: no cap
+    retry: RetryPolicy = DEFAULT_RETRY  # delay and tries per disposition
+    pacing: PacingConfig = PacingConfig()  # calls per second, calls per trunk
 
 
 def dial_plan(cfg: Config) -> DialPlan:
-    """The dial plan of ``telephony`` (trunk) and ``campaign`` (window, pacing) settings."""
+    """The dial plan of ``telephony`` (trunk) and ``campaign`` (window, caps, retries,
+    pacing) settings; a malformed one is a ConfigError naming the setting."""
     t, c = cfg.telephony, cfg.campaign
+    try:
+        window = CallingWindow.parse(c.calling_hours, c.calling_days, c.holidays)
+        window.next_open(datetime.now(UTC), c.timezone)  # refuses a window that never opens
+    except ValueError as exc:
+        raise ConfigError(f"campaign.calling_hours/calling_days/holidays: {exc}") from None
+    try:
+        retry = RetryPolicy.parse(c.retry_policy)
+        caps = FrequencyCap(c.max_calls_per_day, c.max_calls_per_week)
+        pacing = PacingConfig(c.calls_per_second, c.trunk_calls_per_second, c.trunk_max_concurrent)
+        Pacer(pacing)
+    except ValueError as exc:
+        raise ConfigError(f"campaign: {exc}") from None
     return DialPlan(
-        trunk=TrunkConfig(t.trunk_uri, t.username, t.password, t.ring_timeout_s),
-        window=CallingWindow.parse(c.calling_hours),
+        trunk=TrunkConfig(t.trunk_uri, t.username, t.password, t.ring_timeout_s, t.trunk_name),
+        window=window,
         max_concurrent=c.max_concurrent_calls,
         max_attempts=c.max_attempts,
         node=socket.gethostname(),
+        caps=caps if caps.active else None,
+        retry=retry,
+        pacing=pacing,
     )
 
 
@@ -101,6 +126,7 @@ class Runtime:
         self._scripts: dict[str, Script] = {}
         self._dialers: dict[str, Dialer] = {}
         self._share = FairShare(self.plan.max_concurrent)
+        self._pacer = Pacer(self.plan.pacing)
         self._stopping = False
 
     async def __aenter__(self) -> Runtime:
@@ -172,6 +198,9 @@ class Runtime:
                 max_attempts=plan.max_attempts,
                 node=plan.node,
                 share=self._share,
+                caps=plan.caps,
+                retry=plan.retry,
+                pacer=self._pacer,
             )
             if self._stopping:
                 self._dialers[script_path].stop()

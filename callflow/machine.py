@@ -8,6 +8,16 @@ plays to its end, the callee is silent, or the line drops. ``UserContinued(said)
 "the last turn and this one are one turn": the machine returns to the state before the last
 turn and steps once on ``said`` (the joined text). When the last turn is no longer undoable it
 is an ordinary ``UserSaid``.
+
+Clarification (``callflow.clarify``): a reply whose evidence is weak is not acted on as heard.
+When ``judge`` says "confirm" and the script has a ``confirm:`` question for the intent (and
+acting on it would differ from what an unusable answer does), the machine says that question
+and keeps the intent *pending*. The next ``affirm``, or the same intent again ("不需要" to
+"您是说不需要，对吗？"), proceeds exactly as if the pending intent had been heard confidently;
+``deny`` re-prompts (an unusable answer); ``repeat`` asks the question again; anything else is
+handled normally (a new clear intent wins). "ask_again" is the unusable-answer path (the intent
+is taken as ``other``). A pending intent lasts until a usable answer. ``DialogState.handled``
+says how the last callee turn was taken, for the turn record.
 """
 
 from __future__ import annotations
@@ -17,7 +27,8 @@ from typing import Any
 
 from core.vocab import Grade, Outcome
 
-from .script import Script
+from .clarify import FALLBACK, Decision, judge
+from .script import Handler, Script
 
 # ---- events (what happened) ------------------------------------------------------------
 
@@ -33,6 +44,7 @@ class UserSaid:
     confidence: float
     text: str = ""
     slots: dict[str, Any] = field(default_factory=dict)
+    margin: float | None = None  # top score minus the runner-up's, when the NLU says
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,23 @@ Action = Say | Hangup | Finish
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """An intent the robot asked the callee to confirm, with the slots heard with it."""
+
+    intent: str
+    slots: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """How the machine took the last callee turn (recorded with the turn, for reports)."""
+
+    decision: Decision  # act | confirm | ask_again
+    intent: str  # acted on, asked about, or "other" when asked again
+    answers: str | None = None  # the pending intent this turn answered (affirm or deny)
+
+
+@dataclass(frozen=True, slots=True)
 class DialogState:
     node: str = ""  # current script state; "" before the call is answered
     turns: int = 0  # callee turns heard
@@ -102,6 +131,8 @@ class DialogState:
     outcome: Outcome | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     undo: DialogState | None = None  # the state before the last callee turn, while undoable
+    pending: Pending | None = None  # asked to confirm, awaiting the callee's yes or no
+    handled: Handled | None = None  # how the last callee turn was taken (None: ignored)
 
 
 def _say(state: DialogState, text: str, interruptible: bool) -> tuple[DialogState, Say]:
@@ -129,12 +160,72 @@ def _unusable(script: Script, state: DialogState) -> tuple[DialogState, list[Act
     return state, [say]
 
 
-def _heard(
-    script: Script, state: DialogState, intent: str, slots: dict[str, Any]
-) -> tuple[DialogState, list[Action]]:
+def _heard(script: Script, state: DialogState, said: UserSaid) -> tuple[DialogState, list[Action]]:
+    """One callee turn: judge the evidence, then act, confirm or ask again (module docstring)."""
     if state.ending or not state.node:
         return state, []
-    state = replace(state, turns=state.turns + 1, slots={**state.slots, **slots})
+    decision = judge(
+        said.intent, said.confidence, margin=said.margin, threshold=script.clarify_below
+    )
+    pending = state.pending
+    if pending is not None and decision != "ask_again":
+        state = replace(state, pending=None)
+        if said.intent in ("affirm", pending.intent):  # yes, or the same thing again
+            return _act(script, state, pending.intent, {**pending.slots, **said.slots}, pending)
+        if said.intent == "deny":
+            state = _count_turn(state, said.slots, Handled("ask_again", FALLBACK, pending.intent))
+            return _unusable(script, state)
+        if _handler(script, state, said.intent).repeat and decision == "act":
+            return _confirm(script, state, pending.intent, pending.slots)
+    if decision == "ask_again":
+        return _act(script, state, FALLBACK, said.slots, None, "ask_again")
+    if decision == "confirm" and _worth_confirming(script, state, said.intent):
+        return _confirm(script, state, said.intent, said.slots)
+    return _act(script, state, said.intent, said.slots, None)
+
+
+def _handler(script: Script, state: DialogState, intent: str) -> Handler:
+    return script.handler(script.states[state.node], intent) or Handler()
+
+
+def _worth_confirming(script: Script, state: DialogState, intent: str) -> bool:
+    """A question exists, and acting on `intent` differs from what an unusable answer does."""
+    current = script.states[state.node]
+    handler = script.handler(current, intent)
+    return (
+        intent in script.confirm
+        and handler is not None
+        and handler != script.handler(current, FALLBACK)
+    )
+
+
+def _count_turn(state: DialogState, slots: dict[str, Any], handled: Handled) -> DialogState:
+    return replace(state, turns=state.turns + 1, slots={**state.slots, **slots}, handled=handled)
+
+
+def _confirm(
+    script: Script, state: DialogState, intent: str, slots: dict[str, Any]
+) -> tuple[DialogState, list[Action]]:
+    """Ask whether the callee meant `intent`; act on it only after their yes."""
+    state = _count_turn(state, {}, Handled("confirm", intent))
+    if state.turns > script.max_turns:
+        return _enter(script, state, script.give_up)
+    state = replace(state, pending=Pending(intent, dict(slots)))
+    state, say = _say(state, script.confirm[intent], True)
+    return state, [say]
+
+
+def _act(
+    script: Script,
+    state: DialogState,
+    intent: str,
+    slots: dict[str, Any],
+    answered: Pending | None,
+    decision: Decision = "act",
+) -> tuple[DialogState, list[Action]]:
+    """Take the turn as `intent` (the machine's behaviour before clarification existed)."""
+    handled = Handled(decision, intent, answered.intent if answered else None)
+    state = _count_turn(state, slots, handled)
     if state.turns > script.max_turns:
         return _enter(script, state, script.give_up)
     current = script.states[state.node]
@@ -142,9 +233,9 @@ def _heard(
     if handler is None:
         return _unusable(script, state)
     if handler.goto:
-        return _enter(script, state, handler.goto)
+        return _enter(script, replace(state, pending=None), handler.goto)
     text = handler.say if handler.say else current.say
-    state, say = _say(replace(state, retries=0), text, current.interruptible)
+    state, say = _say(replace(state, retries=0, pending=None), text, current.interruptible)
     return state, [say]
 
 
@@ -171,8 +262,8 @@ def _react(script: Script, state: DialogState, event: Event) -> tuple[DialogStat
             if state.ending or not state.node:
                 return state, []
             return _unusable(script, state)
-        case UserSaid(intent=intent, slots=slots):
-            return _heard(script, state, intent, slots)
+        case UserSaid():
+            return _heard(script, replace(state, handled=None), event)
     raise TypeError(f"unknown event {event!r}")
 
 

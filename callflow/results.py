@@ -12,7 +12,7 @@ from nlu.base import IntentResult
 from speech.asr.base import Final, Partial
 from telephony.base import Progress
 
-from .machine import Finish
+from .machine import Finish, Handled
 from .timing import TurnTimes
 
 OutcomeHook = Callable[[Outcome, Grade | None, dict[str, Any]], None]
@@ -92,6 +92,18 @@ def callee_turn(
             "slots": result.slots,
         },
     )
+
+
+def handled_turn(turn: TurnRecord, handled: Handled | None) -> None:
+    """Record how the machine took a callee turn: ``clarify`` is "act", "confirm" or
+    "ask_again" (absent: ignored, e.g. during the goodbye); ``clarify_intent`` the intent acted
+    on or asked about; ``answers`` the pending intent this turn confirmed or denied."""
+    if handled is None:
+        return
+    turn.detail["clarify"] = handled.decision
+    turn.detail["clarify_intent"] = handled.intent
+    if handled.answers is not None:
+        turn.detail["answers"] = handled.answers
 
 
 class PartialLog:

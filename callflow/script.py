@@ -9,11 +9,16 @@ state has its own handler for that intent. A handler is a target state name, or 
 
 An ending state's ``end:`` names a ``core.vocab.Outcome`` and a qualified ending may carry a
 ``grade:`` (``core.vocab.Grade``: A, B or C); any other value is a ScriptError.
+
+Clarification (``callflow.clarify``): ``clarify_below`` is the confidence under which a reply is
+not acted on as heard (default 0.6; 0 turns clarification off), and ``confirm`` maps an intent to
+the one short question that confirms it ("您是想了解价格吗？"); a weak reply whose intent has no
+question there is acted on as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +26,11 @@ from typing import Any, TypeVar
 from core.vocab import Grade, Outcome
 from core.yamlload import YamlLoadError, load_yaml
 
+from .clarify import DEFAULT_THRESHOLD, FALLBACK
+
 _V = TypeVar("_V", Outcome, Grade)
+
+DEFAULT_CLARIFY_BELOW = DEFAULT_THRESHOLD  # measured: see callflow.clarify
 
 
 class ScriptError(ValueError):
@@ -59,6 +68,8 @@ class Script:
     intents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # script's own intents
     # replies the script expects, handed to the ASR as a decoding prompt (vocabulary biasing)
     asr_prompt: str | None = None
+    clarify_below: float = DEFAULT_CLARIFY_BELOW  # confidence under which a reply is clarified
+    confirm: Mapping[str, str] = field(default_factory=dict)  # intent -> confirmation question
 
     def lines(self) -> list[str]:
         """Every fixed line the script can say (rendered once per campaign)."""
@@ -67,6 +78,7 @@ class Script:
             out.append(st.say)
             out.extend(h.say for h in st.on.values() if h.say)
         out.extend(h.say for h in self.global_on.values() if h.say)
+        out.extend(self.confirm.values())
         return list(dict.fromkeys(x for x in out if x))
 
     def handler(self, state: State, intent: str) -> Handler | None:
@@ -75,6 +87,10 @@ class Script:
         if intent in self.global_on:
             return self.global_on[intent]
         return state.default
+
+    def expected(self, state: State) -> tuple[str, ...]:
+        """The intents `state` handles itself or through ``global`` (a prior for the NLU)."""
+        return tuple(dict.fromkeys([*state.on, *self.global_on]))
 
 
 _TOP_KEYS = frozenset(
@@ -90,6 +106,8 @@ _TOP_KEYS = frozenset(
         "global",
         "states",
         "intents",
+        "clarify_below",
+        "confirm",
     }
 )
 _STATE_KEYS = frozenset({"say", "on", "default", "end", "grade", "interruptible"})
@@ -167,6 +185,12 @@ def _variables(raw: Any, source: str) -> dict[str, str]:
             raise ScriptError(f"{source}: vars.{key} must be a string or a number")
         out[key] = str(value)
     return out
+
+
+def _share(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= 1:
+        raise ScriptError(f"{where} must be a number from 0 to 1, got {raw!r}")
+    return float(raw)
 
 
 def _own_intents(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
@@ -247,9 +271,29 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         give_up=_text(data.get("give_up", "end_no_response"), f"{source}: give_up"),
         intents=own_intents,
         asr_prompt=_asr_prompt(data.get("asr_hints"), source),
+        clarify_below=_share(
+            data.get("clarify_below", DEFAULT_CLARIFY_BELOW), f"{source}: clarify_below"
+        ),
+        confirm=_questions(data.get("confirm"), source, intents, fill),
     )
     _check_targets(script, source)
     return script
+
+
+def _questions(
+    raw: Any, source: str, intents: set[str], fill: Callable[[str, str], str]
+) -> dict[str, str]:
+    """The ``confirm:`` mapping: a known intent (not ``other``) -> a non-empty question."""
+    out = {}
+    for intent, question in _mapping(raw, f"{source}: confirm").items():
+        where = f"confirm.{intent}"
+        if intent not in intents or intent == FALLBACK:
+            raise ScriptError(f"{source}: {where} names unknown intent {intent!r}")
+        text = _text(question, f"{source}: {where}").strip()
+        if not text:
+            raise ScriptError(f"{source}: {where} must not be empty")
+        out[intent] = fill(text, where)
+    return out
 
 
 def _vocab(kind: type[_V], raw: Any, where: str) -> _V | None:

@@ -5,8 +5,10 @@ Tasks (one TaskGroup per call, all named `call[<id>].<role>`):
   listen   callee frames -> asr_stream.push(frame)   (sync, never blocks)
   asr      stream events: speech start while the robot talks -> barge-in (a direct call on the
            line's ``Playback`` handle); partials are kept for the turn record; finals -> nlu
-  nlu      final transcript -> intent -> UserSaid / UserContinued   (inference off the loop)
-  drive    machine events -> step() -> actions (say, hang up, finish)
+  nlu      final transcript -> intent -> UserSaid / UserContinued   (inference off the loop);
+           the NLU's context names the intents the current state expects and the n-best
+  drive    machine events -> step() -> actions (say, hang up, finish); a callee turn's record
+           says whether the machine acted on it, confirmed it or asked again
   say<N>   one robot line's audio, sent as it is synthesised (``callflow.playback``)
 
 Continuations: a callee who goes on within ``continuation_s`` after a turn the machine still
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -62,7 +65,14 @@ from .machine import (
 )
 from .playback import Playback
 from .progress import wait_answered, wait_ended
-from .results import OutcomeHook, PartialLog, SessionResult, TurnRecord, callee_turn
+from .results import (
+    OutcomeHook,
+    PartialLog,
+    SessionResult,
+    TurnRecord,
+    callee_turn,
+    handled_turn,
+)
 from .script import Script
 from .timing import Countdown, TurnClock, TurnTimes
 
@@ -114,6 +124,7 @@ class CallSession:
         self._finish: Finish | None = None
         self._end: Progress | None = None
         self.turns: list[TurnRecord] = []
+        self._judged: deque[TurnRecord] = deque()  # callee turns awaiting the machine's step
         self.on_outcome = on_outcome
 
     def _name(self, role: str) -> str:
@@ -228,15 +239,36 @@ class CallSession:
             heard = self._joiner.hear(
                 final.text, final.start_t, final.end_t, undoable=self._state.undo is not None
             )
-            context = {**self._context, "state": self._state.node}
+            context = self._nlu_context(final, joined=heard.continues is not None)
             res = await loop.run_in_executor(None, self._nlu.classify, heard.text, context)
             turn = callee_turn(final, res, times, time.monotonic(), partials)
             if heard.continues is not None:
                 turn.detail["continues"] = heard.continues  # intent is of the joined text
             self.turns.append(turn)
+            self._judged.append(turn)
             self._clock.await_reply(turn, times.speech_end)
-            said = UserSaid(res.intent, res.confidence, heard.text, dict(res.slots))
+            margin = getattr(res, "margin", None)  # nlu.base.IntentResult.margin, when known
+            said = UserSaid(res.intent, res.confidence, heard.text, dict(res.slots), margin)
             self._inbox.put_nowait(said if heard.continues is None else UserContinued(said))
+
+    def _nlu_context(self, final: Final, *, joined: bool) -> dict[str, Any]:
+        """The NLU's context for one turn: the call's own (dialect, ...), the state, the intents
+        that state handles (``expected``: a prior, never a filter; yes and no first while a
+        confirmation is pending) and the recognizer's n-best
+        (``alternatives``; none for a joined continuation, whose text no hypothesis covers)."""
+        node = self._state.node
+        state = self.script.states.get(node)
+        expected = self.script.expected(state) if state is not None else ()
+        pending = self._state.pending
+        if pending is not None:  # a confirmation question is waiting for its yes or no
+            expected = tuple(dict.fromkeys(("affirm", "deny", pending.intent, *expected)))
+        alternatives = () if joined else tuple(getattr(final, "alternatives", ()))
+        return {
+            **self._context,
+            "state": node,
+            "expected": expected,
+            "alternatives": alternatives,
+        }
 
     # ---- drive: the state machine and its actions ------------------------------------
 
@@ -244,6 +276,8 @@ class CallSession:
         while not self._state.ended:
             event = await self._inbox.get()
             self._state, actions = step(self.script, self._state, event)
+            if isinstance(event, UserSaid | UserContinued) and self._judged:
+                handled_turn(self._judged.popleft(), self._state.handled)
             if isinstance(event, UserSaid | UserContinued) and not any(
                 isinstance(a, Say) for a in actions
             ):

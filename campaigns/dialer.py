@@ -13,7 +13,15 @@ does not end the run or its other calls.
 
 Several campaigns dial at once, each in its own run, sharing the node's call slots through one
 `FairShare`: a slot that frees goes to the run that has waited longest, so a big campaign
-never starves the others' callbacks.
+never starves the others' callbacks. A shared `campaigns.pacing.Pacer` limits the calls
+started per second (node and trunk) and the calls a trunk carries at once.
+
+Pausing: before each claim the run reads its campaign's status (one primary-key read) and
+claims nothing once it is not running; the claim checks again in its transaction, and each
+claimed lead is checked once more immediately before its dial (its campaign still running,
+its number on no do-not-call list): a claim the pause overtook is released, a number listed
+since the claim is settled `dnc` without a call. Calls in progress finish; the run returns
+when they have. Resuming is the node's (`app.node` starts a run for a running campaign).
 
 Stopping (a node's shutdown): `stop()` ends claiming at once, and each run returns when its live
 calls have ended, every outcome stored; `hang_up_all()` cuts the calls still live at the
@@ -36,10 +44,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from bus.base import Bus
 from callflow.session import OutcomeHook, SessionResult, TurnRecord
 from core.vocab import Disposition, Grade, Outcome
-from telephony.base import CallHandle, DialRequest, Telephony, TelephonyBusyError
+from telephony.base import (
+    CallHandle,
+    DialRequest,
+    Telephony,
+    TelephonyBusyError,
+    trunk_rejected,
+)
 
 from . import outcomes, store
-from .compliance import CallingWindow, zone
+from .compliance import CallingWindow, FrequencyCap, zone
+from .pacing import UNPACED, Pacer
+from .retry import DEFAULT as DEFAULT_RETRY_POLICY
+from .retry import RetryPolicy
 from .store import AttemptRecord, ClaimedLead
 
 log = logging.getLogger(__name__)
@@ -70,7 +87,12 @@ PUBLISH_TIMEOUT_S = 5.0  # an event the bus has not taken by then is dropped
 
 
 class _NotDialed(Exception):
-    """The dialer stopped between a claim and its dial: the claim is released."""
+    """The dialer stopped (or the campaign was paused) between a claim and its dial: the
+    claim is released."""
+
+
+class _Listed(Exception):
+    """The number went on a do-not-call list between the claim and the dial."""
 
 
 class FairShare:
@@ -118,6 +140,7 @@ class TrunkConfig:
     username: str | None = None
     password: str | None = None
     ring_timeout_s: float = 30.0
+    name: str = "default"  # the trunk's name: its pacing (calls per second, channels)
 
     def uri(self, phone: str) -> str:
         return self.uri_template.format(phone=phone)
@@ -138,9 +161,14 @@ class Dialer:
         node: str = "node-1",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         share: FairShare | None = None,
+        caps: FrequencyCap | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        pacer: Pacer | None = None,
     ) -> None:
         """`share`: the node's call slots, when several campaigns dial at once (see
-        `FairShare`); None: this dialer's runs are limited by `max_concurrent` alone."""
+        `FairShare`); None: this dialer's runs are limited by `max_concurrent` alone.
+        `caps`: calls per number a day and a week (None: no cap); `retry`: delay and tries per
+        disposition; `pacer`: calls per second and per trunk, shared by the node's dialers."""
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self._db_factory = db
@@ -154,6 +182,10 @@ class Dialer:
         self._node = node
         self._now = now
         self._share = share
+        self._caps = caps
+        self._retry = retry
+        self._pacer = pacer or Pacer(UNPACED)
+        self._refused: set[int] = set()  # leads whose dial the pool refused (busy)
         self._undialed: set[int] = set()  # leads claimed by a run, their dial() not returned
         self._live: dict[int, CallHandle] = {}  # lead id -> its call, dialed and not yet over
         self._early: dict[int, asyncio.Task[None]] = {}  # lead id -> its outcome's early write
@@ -204,9 +236,14 @@ class Dialer:
             await run.close()
 
     async def _claim(self, campaign_id: int, limit: int) -> list[ClaimedLead]:
-        """Claim up to `limit` leads; a busy database is retried until it answers or the
-        dialer stops (then nothing is claimed)."""
+        """Claim up to `limit` leads of a running campaign; a busy database is retried until
+        it answers or the dialer stops (then nothing is claimed)."""
         if limit <= 0:
+            return []
+        running = await self._db(
+            "status", store.campaign_dialable, self._db_factory, campaign_id, give_up_on_stop=False
+        )
+        if not running:
             return []
         return await self._db(
             "claim",
@@ -218,6 +255,7 @@ class Dialer:
             node=self._node,
             window=self._window,
             max_attempts=self._max_attempts,
+            caps=self._caps,
             give_up_on_stop=[],
         )
 
@@ -257,8 +295,24 @@ class Dialer:
         try:
             result, error = await self._call(lead)
         except (TelephonyBusyError, _NotDialed) as exc:
+            if isinstance(exc, TelephonyBusyError):
+                self._refused.add(lead.lead_id)
             await self._db("release", store.release_claim, self._db_factory, lead, node=self._node)
             log.info("claim released: %s", type(exc).__name__, extra={"lead": lead.lead_id})
+            return None
+        except _Listed:
+            await self._db(
+                "settle", store.settle_listed_claim, self._db_factory, lead, node=self._node
+            )
+            log.info(
+                "not dialled: listed do-not-call since the claim", extra={"lead": lead.lead_id}
+            )
+            return None
+        if result is not None and trunk_rejected(result.end):
+            # the trunk refused our credentials, not the callee: no attempt, as for a busy pool
+            self._refused.add(lead.lead_id)
+            await self._db("release", store.release_claim, self._db_factory, lead, node=self._node)
+            log.info("claim released: the trunk refused the call", extra={"lead": lead.lead_id})
             return None
         early = self._early.pop(lead.lead_id, None)
         if early is not None:
@@ -271,6 +325,7 @@ class Dialer:
             rec,
             max_attempts=self._max_attempts,
             default_callback=self._default_callback(lead),
+            retry=self._retry,
         )
         await self._publish(rec, attempt_id)
         turns = result.turns if result else []
@@ -279,16 +334,19 @@ class Dialer:
         )
 
     async def _call(self, lead: ClaimedLead) -> tuple[SessionResult | None, str | None]:
-        """(the session's result, None), or (None, what went wrong: DNC, a dial or call
-        error). Lets TelephonyBusyError through: a dial the pool refused is no attempt; raises
-        _NotDialed when the dialer stopped before the dial."""
+        """(the session's result, None), or (None, what went wrong: a dial or call error).
+        Lets TelephonyBusyError through: a dial the pool refused is no attempt; raises
+        _NotDialed when the dialer stopped or the campaign was paused before the dial, and
+        _Listed when the number went on a do-not-call list since the claim."""
         try:
-            if await self._db("DNC check", store.is_dnc, self._db_factory, lead.phone):
-                return None, "number is on the do-not-call list"
-            if self.stopping:
+            await self._pacer.wait_turn(self._trunk.name)
+            why = await self._db("dial check", store.dial_check, self._db_factory, lead)
+            if why == "dnc":
+                raise _Listed
+            if why is not None or self.stopping:
                 raise _NotDialed
             call = await self._tel.dial(self._request(lead))
-        except (TelephonyBusyError, _NotDialed):
+        except (TelephonyBusyError, _NotDialed, _Listed):
             raise
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("dial failed: %s", type(exc).__name__, extra={"lead": lead.lead_id})
@@ -411,11 +469,15 @@ class Dialer:
         )
 
     def _default_callback(self, lead: ClaimedLead) -> datetime:
-        """Tomorrow at the window's opening hour in the lead's timezone."""
+        """The window's first opening from tomorrow on, in the lead's timezone (a closed
+        day or a holiday skipped)."""
         local = self._now().astimezone(zone(lead.timezone)) + timedelta(days=1)
-        opening = self._window.start
-        local = local.replace(hour=opening.hour, minute=opening.minute, second=0, microsecond=0)
-        return local.astimezone(UTC)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        try:
+            return self._window.next_open(midnight.astimezone(UTC), lead.timezone)
+        except ValueError:  # a window that never opens: the opening hour tomorrow
+            opening = self._window.start
+            return local.replace(hour=opening.hour, minute=opening.minute).astimezone(UTC)
 
 
 class _Run:
@@ -432,14 +494,28 @@ class _Run:
         self.stopped = asyncio.ensure_future(dialer._stopping.wait())
 
     async def until_idle(self) -> list[AttemptSummary]:
+        trunk = self.d._trunk.name
         while True:
             wanted = 0 if self.pool_busy or self.d.stopping else self._limit()
-            limit = await self._take_slots(wanted)
-            claimed = await self.d._claim(self.campaign_id, limit)
-            self._give(limit - len(claimed))
+            shared = await self._take_slots(wanted)
+            limit = self.d._pacer.take(trunk, shared)  # the trunk's free channels
+            try:
+                claimed = await self.d._claim(self.campaign_id, limit)
+            except BaseException:
+                self._give(shared)
+                self.d._pacer.give(trunk, limit)
+                raise
+            self._give(shared - len(claimed))
+            self.d._pacer.give(trunk, limit - len(claimed))
             for lead in claimed:
                 self._start(lead)
-            if self.grant is None and len(claimed) == limit < wanted and not self.d.stopping:
+            trunk_full = limit < shared
+            if (
+                self.grant is None
+                and len(claimed) == limit == shared < wanted
+                and not trunk_full
+                and not self.d.stopping
+            ):
                 share = self.d._share
                 assert share is not None  # only a share limits below `wanted`
                 self.grant = asyncio.ensure_future(share.take())  # more due: wait our turn
@@ -480,6 +556,8 @@ class _Run:
         task = asyncio.create_task(self.d.attempt(lead), name=f"dial[lead={lead.lead_id}]")
         if self.d._share is not None:
             task.add_done_callback(lambda _t: self._give(1))
+        trunk = self.d._trunk.name
+        task.add_done_callback(lambda _t: self.d._pacer.give(trunk))
         self.running[task] = lead.lead_id
 
     def _collect(self) -> None:
@@ -495,9 +573,10 @@ class _Run:
                 log.error("an attempt failed: %s", type(exc).__name__, extra={"lead": lead_id})
                 continue
             result = task.result()
-            if result is None:
+            if lead_id in self.d._refused:
+                self.d._refused.discard(lead_id)
                 busy = True
-            else:
+            elif result is not None:
                 self.done.append(result)
         if finished:  # as a call of ours ends: claim again, unless one found the pool busy
             self.pool_busy = busy

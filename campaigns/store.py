@@ -7,9 +7,15 @@ before it reads (`models.write_transaction`), on PostgreSQL the chosen rows are 
 FOR UPDATE SKIP LOCKED; and the UPDATE that claims them repeats the due conditions, so a lead
 is never claimed by two nodes, and its attempt count is exactly its claims.
 
-Leads are chosen among all due leads whose calling window is open, in SQL: the distinct
-timezones of the campaign's due leads are checked against the window, and only leads in an
-open one are picked, so closed leads ahead in the queue never starve open ones.
+Only a running campaign is claimed from (`models.DIALABLE`): the claim reads the campaign's
+status in its transaction, so a pause stops claims at once. Leads are chosen among all due
+leads whose calling window is open (the campaign's own hours and days, else the node's), in
+SQL: the distinct timezones of the campaign's due leads are checked against the window, and
+only leads in an open one are picked, so closed leads ahead in the queue never starve open
+ones. In the same query a lead is left out when its number is on the global or the
+campaign's do-not-call list, or when the number has had its frequency cap of calls today or
+this week in the lead's local time, counted over every campaign (its `call_attempt` rows and
+its claims in progress).
 
 A claim whose lease expired (its node died mid-call) goes into the retry policy when its
 campaign is next claimed: the lost attempt is recorded (disposition `worker_lost`, final state
@@ -24,11 +30,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.vocab import Disposition, Grade, Outcome
 from models import (
+    DIALABLE,
     CallAttempt,
     Campaign,
     DncEntry,
@@ -40,20 +47,15 @@ from models import (
     write_transaction,
 )
 
-from .compliance import CallingWindow
+from . import dnc
+from .compliance import CallingWindow, FrequencyCap
+from .retry import DEFAULT as DEFAULT_RETRY_POLICY
+from .retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 DUE_STATUSES = (LeadStatus.NEW, LeadStatus.RETRY, LeadStatus.CALLBACK)
 LEASE = timedelta(minutes=10)
-DEFAULT_RETRY = timedelta(hours=2)
-RETRY_AFTER: dict[str, timedelta] = {  # dispositions that leave the lead for another try
-    Disposition.BUSY: timedelta(minutes=30),
-    Disposition.NO_ANSWER: timedelta(hours=2),
-    Disposition.REJECTED: timedelta(hours=4),
-    Disposition.FAILED: timedelta(minutes=15),
-    Disposition.WORKER_LOST: timedelta(minutes=5),
-}
 # outcomes that settle the lead; any other (voicemail, no response, hung up) retries it
 OUTCOME_STATUS: dict[str, LeadStatus] = {
     Outcome.QUALIFIED: LeadStatus.QUALIFIED,
@@ -88,9 +90,12 @@ def claim_due_leads(
     node: str,
     window: CallingWindow,
     max_attempts: int,
+    caps: FrequencyCap | None = None,
 ) -> list[ClaimedLead]:
     """Claim up to `limit` leads that may be dialed now: status calling, leased to `node`,
-    their attempt counted. Expired leases of the campaign are settled first."""
+    their attempt counted. Expired leases of the campaign are settled first. Nothing is
+    claimed unless the campaign is running. `window`: the node's calling window (the
+    campaign's own hours and days replace its); `caps`: per-number limits (None: none)."""
     if limit <= 0:
         return []
     with db.begin() as s:
@@ -99,14 +104,19 @@ def claim_due_leads(
         if camp is None:
             raise LookupError(f"campaign {campaign_id} does not exist")
         _settle_expired_leases(s, campaign_id, now=now, max_attempts=max_attempts)
+        if camp.status not in DIALABLE:
+            return []
+        window = window.override(camp.calling_hours, camp.calling_days)
         due = _due(campaign_id, now=now, max_attempts=max_attempts)
         tz = func.coalesce(Lead.timezone, camp.timezone)
         zones = _open_zones(s, due, tz, window, now)
         if not zones:
             return []
+        allowed = _under_caps(tz, zones, caps, now) if caps and caps.active else tz.in_(zones)
+        due.append(allowed)
         picked = s.execute(
             select(Lead.id, Lead.phone, Lead.status, tz.label("tz"))
-            .where(*due, tz.in_(zones))
+            .where(*due)
             .order_by(Lead.next_attempt_at.is_not(None), Lead.next_attempt_at, Lead.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -142,8 +152,42 @@ def _due(campaign_id: int, *, now: datetime, max_attempts: int) -> list[ColumnEl
         Lead.status.in_([str(x) for x in DUE_STATUSES]),
         Lead.next_attempt_at.is_(None) | (Lead.next_attempt_at <= now),
         Lead.attempts < max_attempts,
-        Lead.phone.not_in(select(DncEntry.phone)),
+        *dnc.not_listed(campaign_id),
     ]
+
+
+def _under_caps(
+    tz: ColumnElement[str], zones: list[str], caps: FrequencyCap, now: datetime
+) -> ColumnElement[bool]:
+    """Leads in an open zone whose number is under its caps in the zone's day and week:
+    attempts stored since the local day's (week's) start, plus claims in progress, over every
+    campaign."""
+    other = aliased(Lead)
+    in_flight = (
+        select(func.count(other.id))
+        .where(other.phone == Lead.phone, other.status == LeadStatus.CALLING)
+        .scalar_subquery()
+    )
+
+    def calls_since(start: datetime) -> ColumnElement[int]:
+        stored = (
+            select(func.count(CallAttempt.id))
+            .join(other, CallAttempt.lead_id == other.id)
+            .where(other.phone == Lead.phone, CallAttempt.started_at >= start)
+            .scalar_subquery()
+        )
+        return stored + in_flight
+
+    per_zone = []
+    for name in zones:
+        day, week = FrequencyCap.day_and_week_start(now, name)
+        limits = [tz == name]
+        if caps.per_day:
+            limits.append(calls_since(day) < caps.per_day)
+        if caps.per_week:
+            limits.append(calls_since(week) < caps.per_week)
+        per_zone.append(and_(*limits))
+    return or_(*per_zone)
 
 
 def _open_zones(
@@ -241,9 +285,44 @@ def release_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: str) ->
         return True
 
 
-def is_dnc(db: sessionmaker[Session], phone: str) -> bool:
+def is_dnc(db: sessionmaker[Session], phone: str, campaign_id: int | None = None) -> bool:
+    """True if `phone` is on the global do-not-call list or on `campaign_id`'s."""
     with db() as s:
-        return s.get(DncEntry, phone) is not None
+        return dnc.is_listed(s, phone, campaign_id)
+
+
+def dial_check(db: sessionmaker[Session], lead: ClaimedLead) -> str | None:
+    """Why a claimed lead may not be dialled now, read immediately before the dial: "dnc"
+    (its number went on a do-not-call list since the claim), "paused" (its campaign is no
+    longer running), or None: dial it."""
+    with db() as s:
+        if dnc.is_listed(s, lead.phone, lead.campaign_id):
+            return "dnc"
+        status = s.scalar(select(Campaign.status).where(Campaign.id == lead.campaign_id))
+        return None if status in DIALABLE else "paused"
+
+
+def campaign_dialable(db: sessionmaker[Session], campaign_id: int) -> bool:
+    """True while the campaign is running (one primary-key read: the dialer asks before each
+    claim, so a pause stops new calls at once)."""
+    with db() as s:
+        status = s.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        return status in DIALABLE
+
+
+def settle_listed_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: str) -> bool:
+    """A claimed lead whose number went on a do-not-call list before the dial: never dialled,
+    so no attempt is counted or recorded; the lead is settled `dnc`. False if the claim is
+    no longer this node's."""
+    with db.begin() as s:
+        row = s.get(Lead, lead.lead_id)
+        if row is None or row.status != LeadStatus.CALLING or row.claimed_by != node:
+            return False
+        row.status = LeadStatus.DNC
+        row.attempts = lead.attempt_no - 1
+        row.next_attempt_at = None
+        row.claimed_by = row.claimed_until = None
+        return True
 
 
 @dataclass(slots=True)
@@ -267,9 +346,15 @@ class AttemptRecord:
 
 
 def record_attempt(
-    db: sessionmaker[Session], rec: AttemptRecord, *, max_attempts: int, default_callback: datetime
+    db: sessionmaker[Session],
+    rec: AttemptRecord,
+    *,
+    max_attempts: int,
+    default_callback: datetime,
+    retry: RetryPolicy = DEFAULT_RETRY_POLICY,
 ) -> int:
-    """Store the attempt, its turns and the lead's new status; returns the attempt id."""
+    """Store the attempt, its turns and the lead's new status; returns the attempt id. An
+    attempt that settles nothing is retried by `retry` (delay and tries per disposition)."""
     with db.begin() as s:
         att = CallAttempt(
             lead_id=rec.lead.lead_id,
@@ -292,7 +377,7 @@ def record_attempt(
             s.add(Turn(attempt_id=att.id, seq=i, **t))
         lead = s.get(Lead, rec.lead.lead_id)
         assert lead is not None
-        _update_lead(s, lead, rec, att.id, max_attempts, default_callback)
+        _update_lead(s, lead, rec, att.id, max_attempts, default_callback, retry)
         return att.id
 
 
@@ -303,14 +388,14 @@ def _update_lead(
     attempt_id: int,
     max_attempts: int,
     default_callback: datetime,
+    retry: RetryPolicy,
 ) -> None:
     lead.claimed_by = lead.claimed_until = None
     status = OUTCOME_STATUS.get(rec.outcome or "")
     if status is None:  # unanswered, voicemail, no response, hung up: try again later
-        delay = RETRY_AFTER.get(rec.disposition, DEFAULT_RETRY)
-        exhausted = lead.attempts >= max_attempts
-        lead.status = LeadStatus.DONE if exhausted else LeadStatus.RETRY
-        lead.next_attempt_at = None if exhausted else rec.ended_at + delay
+        delay = retry.next_try(rec.disposition, lead.attempts, max_attempts)
+        lead.status = LeadStatus.DONE if delay is None else LeadStatus.RETRY
+        lead.next_attempt_at = None if delay is None else rec.ended_at + delay
         return
     lead.status = status
     lead.next_attempt_at = None

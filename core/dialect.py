@@ -122,6 +122,28 @@ _WU: Final = """
 弄堂=巷子 !屋里=家里 老早=以前 刚刚好=正好
 """
 
+# How Whisper base (the recognizer) writes dialect words it does not know, -> Mandarin: seen on
+# bench/understanding.py's dialect renders (espeak-ng over an 8 kHz G.711 leg; 莫得 came back
+# as 某个 / 莫个, 侬 as 农, 老鼻子 as 老鼻之) and in the maintainers' phone audio (唔使喇 as
+# 无事了). Most are Mandarin words too (某个, 无事), so they apply only when the caller's dialect
+# is given ("!"). Never used in reverse (to_dialect): they are spellings of the ear, not dialect.
+_HEARD: Final = {
+    "yue": """
+!无事了=不用了 !无事啦=不用了 !无使=不用 !无使了=不用了 无该=谢谢 无该晒=太谢谢了 !无系=不是
+!无要=不要 !无知道=不知道 !无需要=不需要 !无得闲=没空 !无问题=没问题
+""",
+    "southwestern": """
+莫的=没有 莫个=没有 !某个兴趣=没兴趣 !某个时间=没时间 !某个那么=没有那么 !某个需要=没需要
+!某个钱=没钱 !某个事=没事 !某个问题=没问题 !要的要的=好的 !要的嘛=好的
+""",
+    "wu": """
+谢谢农=谢谢你 !农讲=你说 !农好=你好 !农晓得=你知道 !农是=你是 !农说=你说
+""",
+    "northeastern": """
+老鼻之=很多 老鼻之了=很多
+""",
+}
+
 # Mandarin words containing a dialect key: never rewritten, never cut by a match.
 _PROTECTED: Final = """
 阿拉伯 阿拉斯加 阿拉丁 阿拉善 阿拉木图 阿拉巴马 伊拉克 伊朗 伊犁 伊始 伊斯兰 伊利 伊春 木乃伊
@@ -142,7 +164,7 @@ _PROTECTED: Final = """
 莫斯科 莫大 莫测 莫须有 莫扎特 爱莫能助 莫言 一阵风 一阵子 嘛呢 干嘛 要嘛 嘛事 稀罕物 好多人
 好多次 好多年 好多天 好多个 好多种 好多东西 好多事 点名 一点 有点 点击 点头 重点 地点 特点 优点
 缺点 观点 时点 点评 点赞 点菜 点钟 几点钟 点数 终点 起点 点心 点燃 点亮 据点 焦点 点歌 点到
-个别 个人 个体 个性 个案 个子 个头 度假 位置 间隔 间距 处理 那阵子 这阵子 唠叨 好久不见
+个别 个人 个体 个性 个案 个子 个头 度假 位置 间隔 间距 处理 那阵子 这阵子 唠叨 好久不见 好多钱都
 """
 
 
@@ -152,16 +174,17 @@ class Entry:
     source: str  # dialect word (simplified characters)
     mandarin: str
     safe: bool  # applied when the dialect is unknown
+    heard: bool = False  # a recognizer's spelling of a dialect word (not used in reverse)
 
 
-def _parse(dialect: str, block: str) -> list[Entry]:
+def _parse(dialect: str, block: str, *, heard: bool = False) -> list[Entry]:
     entries: list[Entry] = []
     for token in block.split():
         safe = not token.startswith("!")
         source, _, mandarin = token.lstrip("!").partition("=")
         if not source or not mandarin:
             raise ValueError(f"bad lexicon entry {token!r} ({dialect})")
-        entries.append(Entry(dialect, to_simplified(source), mandarin, safe))
+        entries.append(Entry(dialect, to_simplified(source), mandarin, safe, heard))
     return entries
 
 
@@ -169,7 +192,9 @@ def _parse(dialect: str, block: str) -> list[Entry]:
 def lexicon() -> tuple[Entry, ...]:
     """Every entry of every dialect (keys in simplified characters)."""
     blocks = {"yue": _YUE, "southwestern": _SOUTHWESTERN, "northeastern": _NORTHEASTERN, "wu": _WU}
-    return tuple(e for name, block in blocks.items() for e in _parse(name, block))
+    spoken = [e for name, block in blocks.items() for e in _parse(name, block)]
+    heard = [e for name, block in _HEARD.items() for e in _parse(name, block, heard=True)]
+    return (*spoken, *heard)  # a spoken entry wins over a heard one with the same key
 
 
 @lru_cache(maxsize=1)
@@ -252,7 +277,7 @@ def _reverse(dialect: str) -> Mapping[str, tuple[str, ...]]:
     normalize_dialect maps every variant back)."""
     out: dict[str, list[str]] = {}
     for entry in lexicon():
-        if entry.dialect == dialect and entry.safe and len(entry.mandarin) >= 2:
+        if entry.dialect == dialect and entry.safe and not entry.heard and len(entry.mandarin) >= 2:
             out.setdefault(entry.mandarin, []).append(entry.source)
     return {k: tuple(v) for k, v in out.items()}
 

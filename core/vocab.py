@@ -32,6 +32,9 @@ class Disposition(enum.StrEnum):
     REJECTED = "rejected"  # 603 decline and other 4xx/5xx/6xx finals
     FAILED = "failed"  # unreachable, transport error, bad URI
     WORKER_LOST = "worker_lost"  # the media worker process died mid-call
+    # the trunk refused us (401/407 final, or 403 to our credentials): not the lead's fault,
+    # so a dialer releases the claim and counts no attempt
+    TRUNK_REJECTED = "trunk_rejected"
 
 
 class Grade(enum.StrEnum):

@@ -2,10 +2,13 @@
 
 from .db import DatabaseInUseError, init_db, make_engine, single_writer, upgrade, write_transaction
 from .tables import (
+    DIALABLE,
     OUTBOX_MAX_TRIES,
     Base,
     CallAttempt,
     Campaign,
+    CampaignDncEntry,
+    CampaignStatus,
     DncEntry,
     Lead,
     LeadStatus,
@@ -16,10 +19,13 @@ from .tables import (
 )
 
 __all__ = [
+    "DIALABLE",
     "OUTBOX_MAX_TRIES",
     "Base",
     "CallAttempt",
     "Campaign",
+    "CampaignDncEntry",
+    "CampaignStatus",
     "DatabaseInUseError",
     "DncEntry",
     "Lead",

@@ -10,7 +10,18 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 OUTBOX_MAX_TRIES = 8
@@ -36,6 +47,23 @@ class LeadStatus(enum.StrEnum):
     DONE = "done"  # attempts exhausted or nothing more to do
 
 
+class CampaignStatus(enum.StrEnum):
+    """A campaign's lifecycle: draft -> running <-> paused -> completed.
+
+    Only a running campaign is dialled. ``active`` is the name `running` had before migration
+    0004 (which renames stored rows); it is still read as running."""
+
+    DRAFT = "draft"  # set up (leads imported), not dialled yet
+    RUNNING = "running"  # dialled
+    PAUSED = "paused"  # no new calls; calls in progress finish; resumable
+    COMPLETED = "completed"  # nothing left to dial; never dialled again
+    ACTIVE = "active"  # legacy name of RUNNING
+
+
+DIALABLE = (CampaignStatus.RUNNING, CampaignStatus.ACTIVE)
+"""The campaign statuses the dialer claims leads of."""
+
+
 class OutboxKind(enum.StrEnum):
     """What an outbox row asks the CRM to do (the adapter's `kind`)."""
 
@@ -48,8 +76,12 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     script: Mapped[str] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(20), default="active")
+    # a CampaignStatus; a row made without one is running (as every campaign was before 0004)
+    status: Mapped[str] = mapped_column(String(20), default=CampaignStatus.RUNNING)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    # the campaign's own calling window (campaigns.compliance syntax); NULL: the node's
+    calling_hours: Mapped[str | None] = mapped_column(String(200))
+    calling_days: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     leads: Mapped[list[Lead]] = relationship(back_populates="campaign")
@@ -61,6 +93,8 @@ class Lead(Base):
         Index("ix_lead_due", "campaign_id", "status", "next_attempt_at"),
         # one lead per number and campaign: concurrent imports cannot store a phone twice
         Index("uq_lead_campaign_phone", "campaign_id", "phone", unique=True),
+        # frequency caps count a number's attempts across campaigns
+        Index("ix_lead_phone", "phone"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,6 +110,10 @@ class Lead(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column()
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # where the lead came from (a list's name, a web form) and whether it consented to calls;
+    # NULL: not recorded (leads imported before migration 0004, or files without the column)
+    source: Mapped[str | None] = mapped_column(String(200))
+    consent: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -127,12 +165,29 @@ class Turn(Base):
 
 
 class DncEntry(Base):
-    """Numbers that must never be dialed (callee opt-out, imported lists)."""
+    """The global do-not-call list: numbers no campaign may dial (callee opt-out, imported
+    lists). A number is stored in the form leads store it, so the two compare equal."""
 
     __tablename__ = "dnc"
 
     phone: Mapped[str] = mapped_column(String(32), primary_key=True)
     source: Mapped[str] = mapped_column(String(40), default="callee")
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignDncEntry(Base):
+    """One campaign's do-not-call list: numbers that campaign may not dial (others may).
+
+    Its own table rather than a nullable campaign id on `dnc`: the global list keeps the phone
+    as its key, and the (campaign, phone) key is unique without the NULL caveats of a unique
+    index over a nullable column."""
+
+    __tablename__ = "dnc_campaign"
+    __table_args__ = (PrimaryKeyConstraint("campaign_id", "phone"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
+    phone: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(40), default="import")
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

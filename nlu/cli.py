@@ -2,6 +2,7 @@
 
 - ``classify_stream(model, in_stream, out_stream)``: one utterance per input line -> one JSON
   object per output line ``{"text", "intent", "confidence", "slots"}``; never raises on input.
+- ``classify_main(model, in_stream, out_stream)``: the same, returning exit status 0.
 - ``train_main(out_dir, distill=False)``: train the linear model (default) or, with
   ``distill=True``, the teacher -> student -> int8 pipeline (needs requirements-train.txt);
   print a metrics summary as JSON, return an exit status.
@@ -80,6 +81,22 @@ def classify_stream(
         out_stream.flush()
         written += 1
     return written
+
+
+def classify_main(
+    model: ModelArg,
+    in_stream: TextIO,
+    out_stream: TextIO,
+    context: Mapping[str, Any] | None = None,
+) -> int:
+    """``main.py nlu classify``: classify every line, return the exit status 0.
+
+    The status must not be the number of lines written (``classify_stream``'s return value):
+    a status is taken modulo 256 and any non-zero one fails a ``set -e`` script. A bad line is
+    still a JSON line (intent "other"); only a real error (no model, unreadable input) raises.
+    """
+    classify_stream(model, in_stream, out_stream, context)
+    return 0
 
 
 def train_main(

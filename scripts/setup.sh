@@ -31,6 +31,8 @@ command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
 # PostgreSQL for the many-node tests (they start a throwaway cluster on 127.0.0.1 and stop it)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# the SIP trunk ("carrier") of tests/test_trunk_kamailio.py: digest challenge, relay
+[ -x /usr/sbin/kamailio ] || command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
 "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -35,12 +35,27 @@ __all__ = [
     "Progress",
     "Telephony",
     "TelephonyBusyError",
+    "TrunkRejectedError",
+    "trunk_rejected",
 ]
 
 
 class TelephonyBusyError(RuntimeError):
     """Every call slot is in use: `dial()` placed no call. Not the lead's fault: a dialer
     that honours `free_slots` never sees it, and one that does must not count it as a try."""
+
+
+class TrunkRejectedError(TelephonyBusyError):
+    """The trunk refused our credentials (or registration) lately: `dial()` placed no call and
+    the engine rests the trunk a while (`free_slots` is 0 meanwhile). A busy pool to a dialer:
+    release the claim, count no attempt. The message names the trunk and the SIP code."""
+
+
+def trunk_rejected(progress: Progress | None) -> bool:
+    """True when a call ended because the trunk refused us (`Disposition.TRUNK_REJECTED`: a
+    401/407 final, or a 403 to our credentials), not because of the callee. A dialer treats
+    it like `TrunkRejectedError`: the claim is released and no attempt is counted."""
+    return progress is not None and progress.end_reason == Disposition.TRUNK_REJECTED
 
 
 class CallState(enum.StrEnum):
@@ -92,6 +107,8 @@ class DialRequest:
     password: str | None = None
     ring_timeout_s: float = 30.0
     headers: dict[str, str] = field(default_factory=dict)
+    # the From user (our number shown to the callee); None: the engine's caller-ID pool, if any
+    caller_id: str | None = None
 
 
 class CallHandle(Protocol):

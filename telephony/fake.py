@@ -42,7 +42,14 @@ from telephony.base import (
 from telephony.channel import Channel
 from telephony.media import disposition_for_code
 
-_PHRASES = {403: "Forbidden", 404: "Not Found", 480: "Temporarily Unavailable", 486: "Busy Here"}
+_PHRASES = {
+    401: "Unauthorized",
+    407: "Proxy Authentication Required",  # rejected(407): the trunk refused us
+    403: "Forbidden",
+    404: "Not Found",
+    480: "Temporarily Unavailable",
+    486: "Busy Here",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ class Dial(_Command):
     password: str | None = None
     ring_timeout_s: float = 30.0
     headers: dict[str, str] = field(default_factory=dict)
+    from_user: str | None = None  # the caller ID (From user); None: the trunk account's user
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,17 @@ class Ended(_Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Registration(_Event):
+    """The trunk account's registration changed: the REGISTER's final answer (``active``:
+    registered now). Sent only when the trunk registers."""
+
+    KIND = "registration"
+    code: int
+    reason: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming(_Event):
     """A new inbound call, ringing (numbered from ``INBOUND_BASE``)."""
 
@@ -212,7 +224,17 @@ class DtmfReceived(_Event):
 
 
 Command = Dial | Hangup | Answer | Reject | Mark | Clear | SendDtmf | Ping | Shutdown
-Event = Ready | Pong | CallProgress | Ended | Incoming | MarkDone | Cleared | DtmfReceived
+Event = (
+    Ready
+    | Pong
+    | CallProgress
+    | Ended
+    | Registration
+    | Incoming
+    | MarkDone
+    | Cleared
+    | DtmfReceived
+)
 Message = Command | Event
 
 

@@ -21,8 +21,17 @@ SILENCE = bytes(FRAME_BYTES)
 _NO_MARKS: tuple[str, ...] = ()
 
 
-def disposition_for_code(code: int) -> Disposition:
-    """Disposition of an unanswered call that got a final non-2xx SIP answer."""
+AUTH_CODES = (401, 407)  # a final challenge: the trunk did not take our credentials (or had none)
+
+
+def disposition_for_code(code: int, challenged: bool = False) -> Disposition:
+    """Disposition of an unanswered call that got a final non-2xx SIP answer.
+
+    A final 401/407, or a 403 answering an INVITE that carried our credentials (`challenged`),
+    is the trunk refusing us, not the callee: `TRUNK_REJECTED`. A 403 to an unchallenged
+    INVITE stays the callee's (`REJECTED`): a carrier may forbid one destination."""
+    if code in AUTH_CODES or (code == 403 and challenged):
+        return Disposition.TRUNK_REJECTED
     if code in (486, 600):
         return Disposition.BUSY
     if code in (408, 480):
@@ -39,6 +48,7 @@ def classify_end(
     got_response: bool,
     remote_final: int | None,
     code: int,
+    challenged: bool = False,
 ) -> tuple[Disposition, str | None]:
     """(Disposition, hangup_by) for a call that has just disconnected."""
     if answered:
@@ -50,7 +60,7 @@ def classify_end(
     if not outbound:  # the caller gave up before we answered
         return Disposition.NO_ANSWER, "remote"
     if remote_final is not None:
-        return disposition_for_code(remote_final), "remote"
+        return disposition_for_code(remote_final, challenged), "remote"
     return Disposition.FAILED, None  # timer B, transport error, unresolvable
 
 

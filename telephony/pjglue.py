@@ -37,6 +37,8 @@ class WorkerCallbacks(Protocol):
 
     def on_incoming(self, acc: PjAccount, prm: Any) -> None: ...
 
+    def on_reg_state(self, acc: PjAccount, code: int, reason: str) -> None: ...
+
 
 _VecHead = ctypes.c_void_p * 2  # libstdc++ std::vector: begin, end, end_of_storage
 
@@ -159,6 +161,7 @@ class PjCall(pj.Call):
         self.local_hangup = False
         self.ring_timeout = False
         self.got_response = False
+        self.challenged = False  # the trunk asked for credentials (401/407) on this call
         self.remote_final: int | None = None
         self.deadline: float | None = None
         self.ended = False
@@ -188,8 +191,11 @@ class PjCall(pj.Call):
         tsx = body.tsx
         if tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INVITE":
             self.got_response = True
-            if tsx.statusCode >= 300:
-                self.remote_final = tsx.statusCode
+            code = tsx.statusCode
+            if code in (401, 407):
+                self.challenged = True
+            # a provisional answer to the re-sent, authenticated INVITE: the challenge passed
+            self.remote_final = code if code >= 300 else None
 
     def onCallMediaState(self, prm: Any) -> None:
         try:
@@ -214,3 +220,9 @@ class PjAccount(pj.Account):
             self.worker.on_incoming(self, prm)
         except Exception:
             log.exception("incoming call handling failed")
+
+    def onRegState(self, prm: Any) -> None:
+        try:
+            self.worker.on_reg_state(self, prm.code, prm.reason)
+        except Exception:
+            log.exception("registration state handling failed")

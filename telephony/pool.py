@@ -11,6 +11,14 @@ hangs (alive, but its pjsua2 loop stuck: no answer to the pool's ping, sent ever
 `dial()` never waits for a slot: when every slot is busy it raises `PoolBusyError` (a
 `TelephonyBusyError`) at once and places nothing. The dialer paces itself by `free_slots`
 (0 while full, and while the pool is not running), so it does not normally see that error.
+
+The trunk (`telephony.trunk.TrunkSpec`: transport, credentials, registration, outbound proxy,
+codecs) reaches every worker in its environment. A trunk that refuses our credentials (a call
+ending `Disposition.TRUNK_REJECTED`, or a registration answered 401/403/407) is logged once,
+as one error naming the trunk and the SIP code, and rested for ``trunk_rest_s``: `free_slots`
+is 0 and `dial()` raises `TrunkRejectedError` meanwhile, so no lead's attempt is spent on it.
+A caller-ID pool (`telephony.callerid.CallerIdPool`) gives each dial without its own
+``caller_id`` the next healthy number and hears how each call ended.
 """
 
 from __future__ import annotations
@@ -37,8 +45,12 @@ from telephony.base import (
     PlayoutMark,
     Progress,
     TelephonyBusyError,
+    TrunkRejectedError,
 )
+from telephony.callerid import CallerIdPool
 from telephony.channel import Channel
+from telephony.trunk import ENV_VAR as TRUNK_ENV_VAR
+from telephony.trunk import TrunkSpec
 
 log = logging.getLogger("telephony.pool")
 
@@ -60,8 +72,10 @@ class WorkerStartError(RuntimeError):
 class PoolCall:
     """A call carried by a pool worker (implements `CallHandle`)."""
 
-    def __init__(self, worker: _Worker, num: int) -> None:
+    def __init__(self, worker: _Worker, num: int, caller_id: str | None = None) -> None:
         self.call_id = uuid.uuid4().hex
+        self.caller_id = caller_id  # our number shown to the callee (None: the trunk's user)
+        self.answered = False
         self._worker = worker
         self._num = num
         self._events: Channel[CallEvent] = Channel()
@@ -119,6 +133,8 @@ class PoolCall:
     # Called by the worker's protocol, on the event loop.
     def _event(self, event: CallEvent) -> None:
         if self._ended is None:
+            if isinstance(event, Progress) and event.state is CallState.ANSWERED:
+                self.answered = True
             self._events.put(event)
 
     def _frame(self, pcm: bytes) -> None:
@@ -231,8 +247,13 @@ class _Worker:
         max_calls: int,
         start_timeout: float,
         on_incoming: Callable[[PoolInboundCall], None],
+        hooks: _PoolHooks | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.index = index
+        self.hooks = hooks
+        self.extra_env = env or {}
+        self.registered = False
         self.start_timeout = start_timeout
         self.argv = argv
         self.max_calls = max_calls
@@ -259,7 +280,9 @@ class _Worker:
         loop = asyncio.get_running_loop()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        env.update(self.extra_env)
         self._next_num = 1
+        self.registered = False
         proc = _Proc(self)
         self.proc = proc
         await loop.subprocess_exec(
@@ -337,6 +360,10 @@ class _Worker:
                     call._frame(pcm)
             case ipc.Control(_, ipc.Pong()):
                 self.last_pong = time.monotonic()
+            case ipc.Control(_, ipc.Registration(code, reason, active)):
+                self.registered = active
+                if self.hooks is not None:
+                    self.hooks.registration(self, code, reason, active)
             case ipc.Control(num, ipc.Incoming(to_user, from_uri)):
                 inbound = PoolInboundCall(self, num, to_user, from_uri)
                 self.calls[num] = inbound
@@ -352,7 +379,10 @@ class _Worker:
                 call._event(Progress(state, code, reason))
             case ipc.Ended(code, reason, disposition, hangup_by):
                 del self.calls[num]
-                call._end(Progress(CallState.ENDED, code, reason, disposition, hangup_by))
+                end = Progress(CallState.ENDED, code, reason, disposition, hangup_by)
+                if self.hooks is not None:
+                    self.hooks.call_ended(call, end)
+                call._end(end)
             case ipc.MarkDone(name):
                 call._event(PlayoutMark(name))
             case ipc.Cleared(dropped_ms):
@@ -373,6 +403,74 @@ class _Worker:
                 "media worker lost with calls up",
                 extra={"worker": self.index, "returncode": rc, "calls": len(calls)},
             )
+
+
+class _PoolHooks:
+    """What a worker tells its pool about the trunk: registrations and how calls ended. Keeps
+    the trunk's rest (after it refused us) and the caller-ID pool's health."""
+
+    def __init__(
+        self,
+        trunk: TrunkSpec,
+        caller_ids: CallerIdPool | None,
+        rest_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.trunk = trunk
+        self.caller_ids = caller_ids
+        self.rest_s = rest_s
+        self.clock = clock
+        self.rested_until = 0.0
+        self.refusal = ""  # "SIP 407 Proxy Authentication Required", while resting
+
+    @property
+    def resting(self) -> bool:
+        return self.clock() < self.rested_until
+
+    def refused(self, what: str, code: int | None, reason: str) -> None:
+        """The trunk refused us: one error line per streak, then rest the trunk."""
+        self.refusal = f"SIP {code} {reason}".strip()
+        if not self.resting:
+            log.error(
+                "trunk %r refused %s: %s; no calls through it for %.0f s",
+                self.trunk.name,
+                what,
+                self.refusal,
+                self.rest_s,
+            )
+        self.rested_until = self.clock() + self.rest_s
+
+    def accepted(self) -> None:
+        if self.rested_until:
+            log.info("trunk %r accepts us again", self.trunk.name)
+        self.rested_until = 0.0
+
+    def error(self) -> TrunkRejectedError:
+        return TrunkRejectedError(
+            f"trunk {self.trunk.name!r} refused our credentials ({self.refusal}); resting it"
+        )
+
+    def registration(self, worker: _Worker, code: int, reason: str, active: bool) -> None:
+        if active:
+            self.accepted()
+        elif code in (401, 403, 407):
+            self.refused("registration", code, reason)
+        else:
+            log.warning(
+                "trunk %r registration failed: SIP %d %s",
+                self.trunk.name,
+                code,
+                reason,
+                extra={"worker": worker.index},
+            )
+
+    def call_ended(self, call: PoolCall, end: Progress) -> None:
+        if end.end_reason == Disposition.TRUNK_REJECTED:
+            self.refused("the call", end.sip_code, end.reason)
+        elif call.answered:
+            self.accepted()
+        if self.caller_ids is not None and call.caller_id is not None:
+            self.caller_ids.record(call.caller_id, end.end_reason)
 
 
 class WorkerPool:
@@ -400,7 +498,14 @@ class WorkerPool:
         hang_timeout_s: float = 10.0,
         worker_log_level: str = "WARNING",
         pj_log_level: int = 1,
+        trunk: TrunkSpec | None = None,
+        caller_ids: CallerIdPool | None = None,
+        trunk_rest_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`trunk`: how calls reach the carrier (default: plain UDP, no credentials);
+        `caller_ids`: numbers to rotate as the From user; `trunk_rest_s`: how long a trunk
+        that refused our credentials is left alone; `clock` times that rest."""
         if processes < 1:
             raise ValueError("processes must be >= 1")
         if not 0 < heartbeat_s < hang_timeout_s:
@@ -416,6 +521,9 @@ class WorkerPool:
         self._heartbeat_s = heartbeat_s
         self._hang_timeout_s = hang_timeout_s
         self._incoming: Channel[PoolInboundCall] = Channel()
+        self.trunk = trunk or TrunkSpec()
+        self._hooks = _PoolHooks(self.trunk, caller_ids, trunk_rest_s, clock)
+        env = {TRUNK_ENV_VAR: self.trunk.to_json()}
         self._workers: list[_Worker] = []
         rtp_range = rtp_ports_per_worker if rtp_port_start else 0
         for i in range(processes):
@@ -433,7 +541,15 @@ class WorkerPool:
             if listen:
                 argv.append("--listen")
             self._workers.append(
-                _Worker(i, argv, calls_per_worker, start_timeout_s, self._incoming.put)
+                _Worker(
+                    i,
+                    argv,
+                    calls_per_worker,
+                    start_timeout_s,
+                    self._incoming.put,
+                    hooks=self._hooks,
+                    env=env,
+                )
             )
         self._supervisors: list[asyncio.Task[None]] = []
         self._started = False
@@ -454,9 +570,20 @@ class WorkerPool:
     def free_slots(self) -> int:
         """Calls `dial()` can place now: free slots of the live workers; 0 before `start()`
         has brought them up and from `close()` on (`Telephony.free_slots`)."""
-        if not self._started or self._closing:
+        if not self._started or self._closing or self._hooks.resting:
             return 0
         return sum(w.free_slots for w in self._workers)
+
+    @property
+    def registered(self) -> bool:
+        """Every live worker holds a registration at the trunk (False while one has not)."""
+        live = [w for w in self._workers if w.alive]
+        return bool(live) and all(w.registered for w in live)
+
+    @property
+    def trunk_resting(self) -> bool:
+        """The trunk refused our credentials lately: no calls through it for now."""
+        return self._hooks.resting
 
     @property
     def capacity(self) -> int:
@@ -494,11 +621,16 @@ class WorkerPool:
     async def dial(self, request: DialRequest) -> PoolCall:
         if not self._started or self._closing:
             raise RuntimeError("pool is not running")
+        if self._hooks.resting:
+            raise self._hooks.error()
         worker = max(self._workers, key=lambda w: w.free_slots)
         if worker.free_slots <= 0:
             raise PoolBusyError(f"all {self.capacity} call slots are busy")
+        caller_id = request.caller_id
+        if caller_id is None and self._hooks.caller_ids is not None:
+            caller_id = self._hooks.caller_ids.next()
         num = worker.next_num()
-        call = PoolCall(worker, num)
+        call = PoolCall(worker, num, caller_id)
         worker.calls[num] = call
         dial = ipc.Dial(
             request.uri,
@@ -506,6 +638,7 @@ class WorkerPool:
             request.password,
             request.ring_timeout_s,
             {str(k): str(v) for k, v in request.headers.items()},
+            caller_id,
         )
         worker.send(num, dial)
         return call

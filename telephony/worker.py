@@ -39,6 +39,7 @@ from telephony import ipc
 from telephony.base import CallState
 from telephony.media import Outbox, Playout, bare_uri, classify_end, request_user
 from telephony.pjglue import PjAccount, PjCall, TapPort, fast_vectors_work
+from telephony.trunk import TrunkSpec, TrunkSpecError, codec_priorities
 
 log = logging.getLogger("telephony.worker")
 
@@ -47,6 +48,7 @@ PUMP_MS_IDLE = 50  # with no call up (a dial then waits <= 50 ms to start)
 GC_EVERY_S = 5.0
 PORT_GRACE_S = 0.2  # keep a finished call's port alive this long after its last connection
 SHUTDOWN_WAIT_S = 2.0
+_CALLER_ID_CHARS = frozenset("0123456789+*#._-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +86,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[WorkerConfig, str]:
 
 
 class Worker:
-    def __init__(self, cfg: WorkerConfig, outbox: Outbox) -> None:
+    def __init__(self, cfg: WorkerConfig, outbox: Outbox, trunk: TrunkSpec | None = None) -> None:
         self.cfg = cfg
         self.outbox = outbox
+        self.trunk = trunk or TrunkSpec()
         self.commands: queue.SimpleQueue[ipc.Control] = queue.SimpleQueue()
         self.playouts: dict[int, Playout] = {}  # read by the reader thread
         self.calls: dict[int, PjCall] = {}
@@ -97,7 +100,9 @@ class Worker:
         self.next_inbound = ipc.INBOUND_BASE
         self.ep = pj.Endpoint()
         self.sip_port = 0
-        self.transport_id = -1
+        self.transport_id = -1  # the trunk's transport (UDP or TCP)
+        self.transports: dict[str, int] = {}
+        self.from_domain = ""
         self.default_acc: PjAccount | None = None
 
     # --- lifecycle ---
@@ -108,42 +113,79 @@ class Worker:
         with _quiet_stdout():  # pjlib logs its start-up at a verbose level before libInit
             ep.libCreate()
         ep.libInit(_endpoint_config(cfg))
-        tcfg = pj.TransportConfig()
-        tcfg.boundAddress = cfg.sip_host
-        tcfg.port = cfg.sip_port
-        self.transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-        self.sip_port = int(ep.transportGetInfo(self.transport_id).localName.rsplit(":", 1)[1])
+        self._create_transports()
         ep.audDevManager().setNullDev()
         ep.libStart()
-        for codec in ep.codecEnum2():
-            prio = {"PCMU": 255, "PCMA": 254}.get(codec.codecId.split("/", 1)[0], 0)
-            ep.codecSetPriority(codec.codecId, prio)
-        self.default_acc = self._make_account("robot", None, None, default=True)
+        ids = [codec.codecId for codec in ep.codecEnum2()]
+        for codec_id, prio in codec_priorities(ids, self.trunk.codecs).items():
+            ep.codecSetPriority(codec_id, prio)
+        self.default_acc = self._make_trunk_account()
         if not self.fast:
             log.warning("ctypes vector access unavailable; using slow bytes(frame.buf)")
 
-    def _make_account(
-        self, user: str, password: str | None, domain: str | None, default: bool = False
-    ) -> PjAccount:
+    def _create_transports(self) -> None:
+        """UDP and TCP on the same port (any free one when ``sip_port`` is 0); the trunk's
+        transport carries the trunk account's requests."""
+        cfg = self.cfg
+        for kind, pj_type in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP)):
+            tcfg = pj.TransportConfig()
+            tcfg.boundAddress = cfg.sip_host
+            tcfg.port = self.sip_port or cfg.sip_port
+            self.transports[kind] = self.ep.transportCreate(pj_type, tcfg)
+            if not self.sip_port:
+                local = self.ep.transportGetInfo(self.transports[kind]).localName
+                self.sip_port = int(local.rsplit(":", 1)[1])
+        self.transport_id = self.transports[self.trunk.transport]
+
+    def _make_trunk_account(self) -> PjAccount:
+        """The default account: the trunk's user, credentials, outbound proxy, transport and,
+        when the trunk registers, its registration. Inbound calls arrive on it too."""
+        trunk = self.trunk
+        self.from_domain = trunk.domain or f"{self.cfg.sip_host}:{self.sip_port}"
+        acfg = self._account_config(trunk.username or "robot", self.from_domain)
+        if trunk.username:
+            cred = pj.AuthCredInfo("digest", trunk.realm, trunk.username, 0, trunk.password)
+            acfg.sipConfig.authCreds.append(cred)
+        if trunk.outbound_proxy:
+            acfg.sipConfig.proxies.append(trunk.with_transport(_loose(trunk.outbound_proxy)))
+        if trunk.register:
+            acfg.regConfig.registrarUri = trunk.with_transport(trunk.registrar_uri)
+            acfg.regConfig.timeoutSec = trunk.register_expiry_s
+            acfg.regConfig.registerOnAdd = True
+        acc = PjAccount(self)
+        acc.create(acfg, True)
+        return acc
+
+    def _account_config(self, user: str, domain: str) -> pj.AccountConfig:
         cfg = self.cfg
         acfg = pj.AccountConfig()
-        acfg.idUri = f"sip:{user}@{domain or f'{cfg.sip_host}:{self.sip_port}'}"
+        acfg.idUri = f"sip:{user}@{domain}"
         acfg.sipConfig.transportId = self.transport_id
         mt = acfg.mediaConfig.transportConfig
         mt.boundAddress = cfg.sip_host
         mt.port = cfg.rtp_port
         mt.portRange = cfg.rtp_port_range
-        if password is not None:
-            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+        return acfg
+
+    def _make_account(self, user: str, password: str, domain: str) -> PjAccount:
+        """An extra account for a dial that brings its own credentials."""
+        acfg = self._account_config(user, domain)
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", user, 0, password))
+        if self.trunk.outbound_proxy:
+            acfg.sipConfig.proxies.append(
+                self.trunk.with_transport(_loose(self.trunk.outbound_proxy))
+            )
         acc = PjAccount(self)
-        acc.create(acfg, default)
+        acc.create(acfg, False)
         return acc
 
     def _account_for(self, user: str | None, password: str | None, uri: str) -> PjAccount:
-        if not user:
+        """The trunk account, unless the dial brings other credentials (an account each)."""
+        trunk = self.trunk
+        if not user or (user == trunk.username and (password or "") == trunk.password):
             assert self.default_acc is not None
             return self.default_acc
-        domain = uri.split("@", 1)[1].split(";", 1)[0] if "@" in uri else self.cfg.sip_host
+        domain = _host_of(uri) or self.cfg.sip_host
         key = (user, password or "", domain)
         acc = self.accounts.get(key)
         if acc is None:
@@ -268,7 +310,10 @@ class Worker:
         if len(self.calls) >= self.cfg.max_calls:
             self._fail_dial(num, "no free call slot in worker")
             return
-        uri = dial.uri
+        uri = self.trunk.with_transport(dial.uri)
+        if dial.from_user is not None and not _valid_caller_id(dial.from_user):
+            self._fail_dial(num, "caller ID is not a SIP user part")
+            return
         try:
             acc = self._account_for(dial.username, dial.password, uri)
         except pj.Error as err:
@@ -277,6 +322,9 @@ class Worker:
         call = PjCall(self, acc, num, outbound=True, call_id=pj.PJSUA_INVALID_ID)
         call.deadline = time.monotonic() + dial.ring_timeout_s
         prm = pj.CallOpParam(True)
+        if dial.from_user is not None:
+            domain = self.from_domain if acc is self.default_acc else _host_of(uri)
+            prm.txOption.localUri = self._from_uri(dial.from_user, domain)
         for name, value in dial.headers.items():
             hdr = pj.SipHeader()
             hdr.hName = name
@@ -292,6 +340,12 @@ class Worker:
                 self._fail_dial(num, err.reason)
             # Drop the object now: its slot id cannot have been reused yet.
             self.calls.pop(num, None)
+
+    def _from_uri(self, user: str, domain: str) -> str:
+        """Our From for one call: the caller ID at the trunk's domain, with its display."""
+        display = self.trunk.display.replace("\\", "").replace('"', "")
+        uri = f"sip:{user}@{domain}"
+        return f'"{display}" <{uri}>' if display else f"<{uri}>"
 
     def _fail_dial(self, num: int, reason: str) -> None:
         self.playouts.pop(num, None)
@@ -309,6 +363,10 @@ class Worker:
                     log.warning("hangup after ring timeout failed", extra={"call": call.num})
 
     # --- pjsua2 events (main thread) ---
+
+    def on_reg_state(self, acc: PjAccount, code: int, reason: str) -> None:
+        active = bool(acc.getInfo().regIsActive)
+        self.outbox.send(0, ipc.Registration(int(code), str(reason), active))
 
     def on_incoming(self, acc: PjAccount, prm: Any) -> None:
         if not self.cfg.listen:
@@ -353,6 +411,7 @@ class Worker:
             got_response=call.got_response,
             remote_final=call.remote_final,
             code=code,
+            challenged=call.challenged,
         )
         if call.ring_timeout:
             reason = "ring timeout"
@@ -405,6 +464,20 @@ class Worker:
     def _bury(self, now: float) -> None:
         if self.graveyard and now - self.graveyard[0][0] >= PORT_GRACE_S:
             self.graveyard = [(t, p) for t, p in self.graveyard if now - t < PORT_GRACE_S]
+
+
+def _valid_caller_id(user: str) -> bool:
+    return 0 < len(user) <= 64 and set(user) <= _CALLER_ID_CHARS
+
+
+def _host_of(uri: str) -> str:
+    """'sip:1380@10.0.0.1:5060;transport=tcp' -> '10.0.0.1:5060' ('' without a user part)."""
+    return uri.split("@", 1)[1].split(";", 1)[0] if "@" in uri else ""
+
+
+def _loose(uri: str) -> str:
+    """An outbound proxy URI with ``;lr`` (loose routing: the request URI stays the callee)."""
+    return uri if ";lr" in uri.lower() else f"{uri};lr"
 
 
 def _status(code: int) -> pj.CallOpParam:
@@ -496,8 +569,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the brain decides when we stop
     gc.disable()  # collected on the main thread only, see the module docstring
+    try:
+        trunk = TrunkSpec.from_env()
+    except (TrunkSpecError, ValueError) as err:
+        log.error("bad trunk settings: %s", err)
+        return 2
     outbox = Outbox(_take_stdout())
-    worker = Worker(cfg, outbox)
+    worker = Worker(cfg, outbox, trunk)
 
     def _on_term(_signum: int, _frame: Any) -> None:
         worker.stopping = True

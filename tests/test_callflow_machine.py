@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 import pytest
 
 from callflow.machine import (
     Answered,
     DialogState,
     Finish,
+    Handled,
     Hangup,
     NoInput,
     PlaybackFinished,
@@ -204,3 +208,157 @@ def test_undo_is_kept_only_behind_interruptible_speech(script: Script) -> None:
     state, actions = step(script, state, RemoteHangup())
     assert state.undo is None and state.outcome == "hung_up"
     assert actions == [Finish(Outcome.HUNG_UP, None, {})]
+
+
+# ---- clarification: confirm a weak reply, ask again on none, never delay an opt-out ---------
+
+
+def _at_pitch(script: Script) -> DialogState:
+    """Greeting played, a clear yes, the pitch playing: the state before each case below."""
+    state, _ = step(script, DialogState(), Answered())
+    state, _ = step(script, state, UserSaid("affirm", 0.95))
+    assert state.node == "pitch"
+    return state
+
+
+def _says(actions: Sequence[object]) -> list[str]:
+    return [a.text for a in actions if isinstance(a, Say)]
+
+
+def test_a_weak_reply_is_confirmed_with_the_scripts_question(script: Script) -> None:
+    state = _at_pitch(script)
+    state, actions = step(script, state, UserSaid("ask_price", 0.45, "加格"))
+    assert _says(actions) == ["您是想了解价格吗？"] and state.node == "pitch"
+    assert state.pending is not None and state.pending.intent == "ask_price"
+    assert state.handled is not None and state.handled.decision == "confirm"
+
+
+@pytest.mark.parametrize(
+    ("answer", "node", "decision", "answers"),
+    [
+        (UserSaid("affirm", 0.9, "对"), "price", "act", "ask_price"),  # yes: as if heard clearly
+        (UserSaid("ask_price", 0.9, "对，多少钱"), "price", "act", "ask_price"),  # the same again
+        (UserSaid("deny", 0.9, "不是"), "pitch", "ask_again", "ask_price"),  # no: ask again
+        (UserSaid("busy_callback", 0.9, "我在开会"), "end_callback", "act", None),  # new intent
+        (UserSaid("complaint_dnc", 0.99, "别打了"), "end_dnc", "act", None),  # opt-out wins
+    ],
+)
+def test_the_answer_to_a_confirmation(
+    script: Script, answer: UserSaid, node: str, decision: str, answers: str | None
+) -> None:
+    state, _ = step(script, _at_pitch(script), UserSaid("ask_price", 0.45))
+    state, actions = step(script, state, answer)
+    assert state.node == node and state.pending is None
+    assert state.handled is not None
+    assert (state.handled.decision, state.handled.answers) == (decision, answers)
+    if decision == "ask_again":
+        assert _says(actions) == [script.reprompt] and state.retries == 1
+
+
+def test_confirmed_intent_acts_exactly_as_a_confident_one(script: Script) -> None:
+    slots = {"callback_at": "2026-11-23T06:00:00+00:00"}
+    direct, direct_actions = step(
+        script, _at_pitch(script), UserSaid("busy_callback", 0.9, "", slots)
+    )
+    state, _ = step(script, _at_pitch(script), UserSaid("busy_callback", 0.4, "", slots))
+    state, actions = step(script, state, UserSaid("affirm", 0.9, "对"))
+    assert [type(a) for a in actions] == [type(a) for a in direct_actions]
+    assert [f.slots for f in actions if isinstance(f, Finish)] == [slots]  # heard with the guess
+    assert (state.node, state.outcome, state.retries) == (direct.node, direct.outcome, 0)
+    assert state.turns == direct.turns + 1  # the question and its answer: two callee turns
+
+
+@pytest.mark.parametrize("intent", ["complaint_dnc", "request_human"])
+def test_an_opt_out_is_never_delayed_by_a_confirmation(script: Script, intent: str) -> None:
+    for confidence, margin in [(0.99, None), (0.61, 0.01), (0.7, 0.0)]:
+        state, actions = step(
+            script, _at_pitch(script), UserSaid(intent, confidence, "", {}, margin)
+        )
+        assert [type(a) for a in actions] == [Finish, Say] and state.pending is None
+        assert state.handled is not None and state.handled.decision == "act"
+
+
+def test_a_weak_opt_out_is_confirmed_never_dropped(script: Script) -> None:
+    state, actions = step(script, _at_pitch(script), UserSaid("complaint_dnc", 0.2))
+    assert _says(actions) == [script.confirm["complaint_dnc"]]
+    state, actions = step(script, state, UserSaid("affirm", 0.9, "对"))
+    assert state.outcome == "dnc" and [type(a) for a in actions] == [Finish, Say]
+
+
+def test_a_confident_reply_with_a_near_tie_is_confirmed(script: Script) -> None:
+    state, actions = step(script, _at_pitch(script), UserSaid("ask_price", 0.7, "", {}, 0.05))
+    assert _says(actions) == ["您是想了解价格吗？"]
+    state, actions = step(script, _at_pitch(script), UserSaid("ask_price", 0.7, "", {}, 0.5))
+    assert state.node == "price" and state.handled == Handled("act", "ask_price")
+
+
+def test_hardly_any_evidence_asks_again(script: Script) -> None:
+    state, actions = step(script, _at_pitch(script), UserSaid("ask_price", 0.2))
+    assert _says(actions) == [script.reprompt] and state.node == "pitch" and state.retries == 1
+    assert state.handled == Handled("ask_again", "other") and state.pending is None
+
+
+def test_denied_confirmations_count_as_unusable_answers(script: Script) -> None:
+    state = _at_pitch(script)
+    for retries in range(1, script.max_retries + 1):
+        state, _ = step(script, state, UserSaid("ask_price", 0.45))
+        state, _ = step(script, state, UserSaid("deny", 0.9, "不是"))
+        assert state.retries == retries and state.node == "pitch"
+    state, _ = step(script, state, UserSaid("ask_price", 0.45))
+    state, _ = step(script, state, UserSaid("deny", 0.9, "不是"))
+    assert state.outcome == "no_response"
+
+
+def test_repeat_asks_the_confirmation_again(script: Script) -> None:
+    state, first = step(script, _at_pitch(script), UserSaid("ask_price", 0.45))
+    state, again = step(script, state, UserSaid("repeat", 0.9, "你说啥"))
+    assert _says(again) == _says(first) and state.pending is not None
+    state, _ = step(script, state, UserSaid("affirm", 0.9))
+    assert state.node == "price"
+
+
+def test_an_unusable_answer_keeps_the_question_open(script: Script) -> None:
+    state, _ = step(script, _at_pitch(script), UserSaid("ask_price", 0.45))
+    state, actions = step(script, state, UserSaid("other", 0.9, "嗯嗯啊"))
+    assert _says(actions) == [script.reprompt] and state.pending is not None
+    state, actions = step(script, state, NoInput())
+    assert _says(actions) == [script.reprompt] and state.pending is not None
+    state, _ = step(script, state, UserSaid("affirm", 0.9, "对"))
+    assert state.node == "price"
+
+
+def test_no_question_when_a_wrong_guess_changes_nothing(script: Script) -> None:
+    # in the greeting, a yes and an unusable answer both lead to the pitch
+    state, _ = step(script, DialogState(), Answered())
+    state, _ = step(script, state, UserSaid("affirm", 0.45))
+    assert state.node == "pitch" and state.handled == Handled("act", "affirm")
+
+
+def test_an_intent_without_a_question_is_acted_on(script: Script) -> None:
+    state, _ = step(script, _at_pitch(script), UserSaid("voicemail", 0.45))
+    assert "voicemail" not in script.confirm and state.outcome == "voicemail"
+
+
+def test_clarification_off_acts_on_every_guess(script: Script) -> None:
+    off = dataclasses.replace(script, clarify_below=0.0)
+    state, _ = step(off, _at_pitch(off), UserSaid("ask_price", 0.36))
+    assert state.node == "price" and state.handled == Handled("act", "ask_price")
+    state, _ = step(off, _at_pitch(off), UserSaid("other", 0.9))
+    assert state.handled == Handled("ask_again", "other")  # "other" is never acted on
+
+
+def test_a_continuation_of_a_confirmed_turn_is_judged_again(script: Script) -> None:
+    before = _at_pitch(script)
+    state, _ = step(script, before, UserSaid("hesitate", 0.4, "这个"))
+    assert state.pending is not None and state.undo is not None
+    said = UserSaid("ask_price", 0.9, "这个，多少钱")
+    state, _ = step(script, state, UserContinued(said))
+    assert state.node == "price" and state.pending is None
+    assert state.turns == before.turns + 1  # the question was taken back with its turn
+
+
+def test_ignored_speech_is_not_judged(script: Script) -> None:
+    state, _ = step(script, DialogState(), Answered())
+    state, _ = step(script, state, UserSaid("busy_callback", 0.9))  # the goodbye plays
+    state, _ = step(script, state, UserSaid("ask_price", 0.4))
+    assert state.handled is None

@@ -64,6 +64,53 @@ def test_bad_scripts_name_the_problem(patch: dict, message: str) -> None:
     assert "t.yaml" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"confirm": {"not_an_intent": "是吗？"}}, "confirm.not_an_intent names unknown intent"),
+        ({"confirm": {"other": "是吗？"}}, "confirm.other names unknown intent"),
+        ({"confirm": {"ask_price": 3}}, "confirm.ask_price must be a string"),
+        ({"confirm": {"ask_price": "  "}}, "confirm.ask_price must not be empty"),
+        ({"confirm": ["ask_price"]}, "confirm must be a mapping"),
+        ({"confirm": {"ask_price": "{nope}吗？"}}, "undefined variable 'nope'"),
+        ({"clarify_below": "high"}, "clarify_below must be a number from 0 to 1"),
+        ({"clarify_below": 1.5}, "clarify_below must be a number from 0 to 1"),
+        ({"clarify_below": True}, "clarify_below must be a number from 0 to 1"),
+    ],
+)
+def test_bad_clarification_settings_name_the_problem(patch: dict, message: str) -> None:
+    with pytest.raises(ScriptError) as err:
+        parse({**BASE, **patch})
+    assert message in str(err.value) and "t.yaml" in str(err.value)
+
+
+def test_clarification_settings_parse() -> None:
+    s = parse(
+        {
+            **BASE,
+            "vars": {"product": "客服"},
+            "clarify_below": 0,
+            "intents": {"ask_warranty": ["保修多久"]},
+            "confirm": {"ask_price": "您是想了解{product}的价格吗？", "ask_warranty": "问保修吗？"},
+        }
+    )
+    assert s.clarify_below == 0.0  # type: ignore[attr-defined]
+    assert s.confirm["ask_price"] == "您是想了解客服的价格吗？"  # type: ignore[attr-defined]
+    assert "问保修吗？" in s.lines()  # type: ignore[attr-defined]  # rendered with the rest
+    assert parse(BASE).clarify_below == 0.6  # type: ignore[attr-defined]
+
+
+def test_demo_script_confirms_its_intents_and_each_state_knows_its_replies() -> None:
+    s = load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
+    handled = set(s.global_on) | {i for st in s.states.values() for i in st.on}
+    questions = set(s.confirm)
+    assert {"ask_price", "complaint_dnc", "affirm", "deny"} <= questions <= handled
+    assert all(q.endswith("？") for q in s.confirm.values())
+    expected = s.expected(s.states["price"])
+    assert "price_objection" in expected and "complaint_dnc" in expected  # own + global
+    assert "price_objection" not in s.expected(s.states["pitch"])
+
+
 def test_script_own_intents_are_accepted() -> None:
     data = {
         **BASE,

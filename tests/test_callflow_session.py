@@ -7,9 +7,10 @@ scripted FakeAsr; timing tests use FakeStreamAsr, whose events follow the stream
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
 from campaigns.store import ClaimedLead
 from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, OutboxItem, Turn, init_db
-from nlu.base import INTENTS
+from nlu.base import INTENTS, IntentClassifier, IntentResult
 from nlu.fake import FakeClassifier
 from speech.asr.adapter import StreamAdapter
 from speech.asr.fake import FakeAsr, FakeStreamAsr, utterance
@@ -58,6 +59,7 @@ class Rig:
         self.script = script
         self.no_input_s = 5.0
         self.continuation_s = 1.0
+        self.nlu: IntentClassifier = FakeClassifier()
         self.dialer = Dialer(
             db=self.db,
             telephony=self.tel,
@@ -79,7 +81,7 @@ class Rig:
             call=call,
             script=self.script,
             asr=self.stream_asr,
-            nlu=FakeClassifier(),
+            nlu=self.nlu,
             prompts=self.prompts,
             no_input_timeout_s=self.no_input_s,
             max_call_s=20,
@@ -346,3 +348,47 @@ async def test_without_continuations_each_half_is_its_own_turn(
     assert [t.intent for t in callee] == ["other", "other"]
     assert "continues" not in callee[1].detail
     assert res.outcome != "dnc"
+
+
+class WeakClassifier:
+    """Understands a few lines with set confidences and remembers every context it was given."""
+
+    name = "weak"
+
+    def __init__(self, table: dict[str, tuple[str, float]]) -> None:
+        self.table = table
+        self.contexts: list[dict[str, Any]] = []
+
+    def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
+        self.contexts.append(dict(context or {}))
+        intent, confidence = self.table.get(text, ("other", 0.9))
+        return IntentResult(intent, confidence)
+
+
+async def test_a_weak_reply_is_confirmed_before_it_is_acted_on(
+    tmp_path: Path, script: Script
+) -> None:
+    rig = Rig(tmp_path, script)
+    nlu = WeakClassifier(
+        {"好的": ("affirm", 0.95), "加格": ("ask_price", 0.45), "对": ("affirm", 0.9)}
+    )
+    rig.nlu = nlu
+    rig.add_lead("13800000001")
+    driver = asyncio.create_task(callee(rig.tel, rig.asr, ["好的", "加格", "对", "对"]))
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    assert res.outcome == "qualified"
+    robot = [t.text for t in res.turns if t.speaker == "robot"]
+    assert robot[2] == "您是想了解价格吗？" and robot[3] == script.states["price"].say
+    callee_turns = [t for t in res.turns if t.speaker == "callee"]
+    assert [t.detail["clarify"] for t in callee_turns] == ["act", "confirm", "act", "act"]
+    assert [t.detail.get("answers") for t in callee_turns] == [None, None, "ask_price", None]
+    assert callee_turns[1].detail["clarify_intent"] == "ask_price"
+    # each turn's NLU context: the state, the replies it expects (yes/no first while a question
+    # is open), and the recognizer's n-best (none from this fake)
+    states = [c["state"] for c in nlu.contexts]
+    assert states == ["greeting", "pitch", "pitch", "price"]
+    assert set(script.expected(script.states["pitch"])) == set(nlu.contexts[1]["expected"])
+    assert nlu.contexts[2]["expected"][:3] == ("affirm", "deny", "ask_price")
+    assert "price_objection" in nlu.contexts[3]["expected"]
+    assert all(c["alternatives"] == () and c["dialect"] == "zh" for c in nlu.contexts)

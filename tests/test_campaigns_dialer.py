@@ -177,22 +177,22 @@ async def test_claims_never_exceed_the_free_slots(tmp_path: Path) -> None:
 async def test_claimed_but_not_yet_dialed_leads_hold_their_slot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Lead 1's call fails at once while lead 2 is still before its dial (its DNC check held
-    up): the next round may claim one lead, not two, or lead 2 would find the pool full."""
+    """Lead 1's call fails at once while lead 2 is still before its dial (its pre-dial check
+    held up): the next round may claim one lead, not two, or lead 2 would find the pool full."""
     tel = CountingTelephony(max_calls=2)
     tel.script_uri("sip:1@sim", fails())
     rig = Rig(tmp_path, tel, max_concurrent=4)
     rig.outcome = None  # every call ends without an outcome: lead 1 is left to retry
     ids = [rig.add_lead(p) for p in ("1", "2", "3", "4")]
     held = threading.Event()
-    real_is_dnc = store.is_dnc
+    real_check = store.dial_check
 
-    def slow_is_dnc(db: Any, phone: str) -> bool:
-        if phone == "2":
+    def slow_check(db: Any, lead: ClaimedLead) -> str | None:
+        if lead.phone == "2":
             held.wait(5.0)
-        return real_is_dnc(db, phone)
+        return real_check(db, lead)
 
-    monkeypatch.setattr(store, "is_dnc", slow_is_dnc)
+    monkeypatch.setattr(store, "dial_check", slow_check)
     run = rig.run()
     await wait_for(lambda: rig.attempts_stored() == 1 and tel.dials == 2)  # lead 1, then 3
     await asyncio.sleep(0.05)  # a dialer that over-claims would have claimed lead 4 by now

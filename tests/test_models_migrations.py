@@ -18,7 +18,17 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from models import Base, Campaign, Lead, OutboxItem, init_db, make_engine, upgrade
+from models import (
+    Base,
+    Campaign,
+    CampaignDncEntry,
+    DncEntry,
+    Lead,
+    OutboxItem,
+    init_db,
+    make_engine,
+    upgrade,
+)
 from models.db import BASELINE, alembic_config
 
 LEGACY_DDL = """
@@ -204,3 +214,47 @@ def test_downgrade_to_the_baseline_and_back(tmp_path: Path) -> None:
     assert _schema(engine) == _schema(_legacy_db(_sqlite(tmp_path / "legacy.db"), rows=False))
     upgrade(engine)
     assert _differences(engine) == []
+
+
+def test_0004_upgrades_a_database_at_0003_with_its_rows(tmp_path: Path) -> None:
+    """Campaigns, leads and the do-not-call list of 0003 survive: `active` becomes `running`,
+    the DNC rows stay the global list, the new columns are NULL (not recorded)."""
+    url = _sqlite(tmp_path / "at3.db")
+    engine = make_engine(url)
+    upgrade(engine, "0003")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO campaign (id, name, script, status, timezone, created_at) VALUES "
+            "(1, 'a', 's', 'active', 'Asia/Shanghai', '2026-11-20'), "
+            "(2, 'b', 's', 'paused', 'Asia/Shanghai', '2026-11-20')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO lead (id, campaign_id, phone, name, status, attempts, extra, "
+            "created_at, updated_at) VALUES (1, 1, '13800000001', '张三', 'retry', 1, '{}', "
+            "'2026-11-20', '2026-11-20')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO dnc (phone, source, added_at) VALUES ('13800000009', 'callee', "
+            "'2026-11-20')"
+        )
+
+    db = init_db(url)
+
+    assert _version(engine) == _head() == "0004" and _differences(engine) == []
+    with db() as s:
+        assert {c.name: c.status for c in s.query(Campaign)} == {"a": "running", "b": "paused"}
+        lead = s.get(Lead, 1)
+        assert lead is not None and (lead.phone, lead.name, lead.status, lead.attempts) == (
+            "13800000001",
+            "张三",
+            "retry",
+            1,
+        )
+        assert (lead.source, lead.consent) == (None, None)
+        assert [(d.phone, d.source) for d in s.query(DncEntry)] == [("13800000009", "callee")]
+        assert s.query(CampaignDncEntry).count() == 0
+    with engine.begin() as conn:  # and back: the old code's "active" again
+        command.downgrade(alembic_config(conn), "0003")
+        assert conn.exec_driver_sql("SELECT status FROM campaign WHERE id = 1").scalar() == (
+            "active"
+        )

@@ -72,3 +72,37 @@ def test_metrics() -> None:
     assert report["per_intent"]["b"]["precision"] == 0.6667
     assert report["macro_f1"] == round((0.6667 + 0.8) / 2, 4)
     assert report["confusion"] == {"a": {"a": 1, "b": 1}, "b": {"b": 2}}
+
+
+def test_main_nlu_classify_exits_zero_after_writing_its_lines() -> None:
+    """`main.py nlu classify` exits 0 (not the line count) so `set -e` scripts can run it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "CALLBOT__NLU__ENGINE": "fake", "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(
+        [sys.executable, str(root / "main.py"), "nlu", "classify"],
+        input="多少钱\n别再打了\n好的\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=root,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["text"] for r in records] == ["多少钱", "别再打了", "好的"]
+    assert [r["intent"] for r in records] == ["ask_price", "complaint_dnc", "affirm"]
+
+
+def test_classify_main_returns_zero() -> None:
+    from nlu.cli import classify_main
+
+    out = io.StringIO()
+    assert classify_main(Exploding(), io.StringIO("a\nb\nc\n"), out) == 0
+    assert len(out.getvalue().splitlines()) == 3

@@ -18,6 +18,7 @@ from telephony.channel import Channel
 EVERY_MESSAGE: list[ipc.Message] = [
     ipc.Dial("sip:x@y"),
     ipc.Dial("sip:x@y", "user", "secret", 12.5, {"X-Campaign": "c1"}),
+    ipc.Dial("sip:x@y", from_user="02150001111"),
     ipc.Hangup(),
     ipc.Answer(),
     ipc.Reject(),
@@ -33,6 +34,9 @@ EVERY_MESSAGE: list[ipc.Message] = [
     ipc.CallProgress(CallState.ANSWERED, 200, "OK"),
     ipc.Ended(486, "Busy Here", Disposition.BUSY, "remote"),
     ipc.Ended(None, "media worker exited", Disposition.WORKER_LOST, None),
+    ipc.Ended(407, "Proxy Authentication Required", Disposition.TRUNK_REJECTED, "remote"),
+    ipc.Registration(200, "OK", True),
+    ipc.Registration(401, "Unauthorized", False),
     ipc.Incoming("13800000001", "sip:caller@127.0.0.1"),
     ipc.MarkDone("turn-3"),
     ipc.Cleared(1180),

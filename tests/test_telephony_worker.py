@@ -68,6 +68,16 @@ def test_classify_end() -> None:
     assert _end(outbound=False, code=487) == (Disposition.NO_ANSWER, "remote")
 
 
+def test_classify_end_tells_a_trunk_refusal_from_the_callee() -> None:
+    refused = (Disposition.TRUNK_REJECTED, "remote")
+    assert _end(remote_final=407, code=407, challenged=True) == refused  # wrong password
+    assert _end(remote_final=401, code=401) == refused  # challenged, no credentials to give
+    assert _end(remote_final=403, code=403, challenged=True) == refused  # refused credentials
+    assert _end(remote_final=403, code=403) == (Disposition.REJECTED, "remote")  # a callee's
+    assert _end(remote_final=486, code=486, challenged=True) == (Disposition.BUSY, "remote")
+    assert _end(answered=True, challenged=True) == (Disposition.COMPLETED, "remote")
+
+
 @pytest.mark.parametrize(
     ("code", "disposition"),
     [
@@ -78,6 +88,9 @@ def test_classify_end() -> None:
         (603, Disposition.REJECTED),
         (404, Disposition.REJECTED),
         (503, Disposition.REJECTED),
+        (403, Disposition.REJECTED),
+        (401, Disposition.TRUNK_REJECTED),
+        (407, Disposition.TRUNK_REJECTED),
     ],
 )
 def test_disposition_for_code(code: int, disposition: Disposition) -> None:
