@@ -108,7 +108,21 @@ _TOP_KEYS = frozenset(
         "intents",
         "clarify_below",
         "confirm",
+        "ai_disclosure",
     }
+)
+# Phrases by which a greeting tells the callee they are talking to a machine. A script whose
+# greeting uses other wording names it in ``ai_disclosure:`` (it must then appear verbatim).
+DISCLOSURE_MARKERS = (
+    "AI",
+    "人工智能",
+    "智能助理",
+    "智能助手",
+    "智能客服",
+    "机器人",
+    "语音助手",
+    "虚拟助手",
+    "自动语音",
 )
 _STATE_KEYS = frozenset({"say", "on", "default", "end", "grade", "interruptible"})
 _HANDLER_KEYS = frozenset({"goto", "say", "repeat"})
@@ -202,9 +216,18 @@ def _own_intents(raw: Any, source: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterable[str]) -> Script:
+def parse_script(
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    known_intents: Iterable[str],
+    require_disclosure: bool = False,
+) -> Script:
     """Check `data` (a loaded script file) strictly and build the Script; every mistake is
-    a ScriptError naming `source` and the place (``states.greeting.on.affirm``)."""
+    a ScriptError naming `source` and the place (``states.greeting.on.affirm``).
+
+    `require_disclosure` (on for every script file a campaign loads, see `load_script`): the
+    greeting, the start state's line, must tell the callee they are talking to an AI."""
     _known_keys(data, _TOP_KEYS, f"{source}: unknown top-level key")
 
     def need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
@@ -277,7 +300,24 @@ def parse_script(data: Mapping[str, Any], *, source: str, known_intents: Iterabl
         confirm=_questions(data.get("confirm"), source, intents, fill),
     )
     _check_targets(script, source)
+    if require_disclosure:
+        _check_disclosure(script, data.get("ai_disclosure"), source)
     return script
+
+
+def _check_disclosure(script: Script, phrase: Any, source: str) -> None:
+    greeting = script.states[script.start].say
+    wanted: tuple[str, ...]
+    if phrase is not None:
+        wanted = (_text(phrase, f"{source}: ai_disclosure"),)
+    else:
+        wanted = DISCLOSURE_MARKERS
+    if not any(w and w.casefold() in greeting.casefold() for w in wanted):
+        raise ScriptError(
+            f"{source}: the greeting (states.{script.start}.say) does not tell the callee they "
+            f"are talking to an AI: say so in it (e.g. 我是AI语音助手), or name the phrase it "
+            f"uses in ai_disclosure:"
+        )
 
 
 def _questions(
@@ -335,9 +375,12 @@ def _check_targets(script: Script, source: str) -> None:
             raise ScriptError(f"{source}: states.{s.name}.default goes to unknown state")
 
 
-def load_script(path: str | Path, *, known_intents: Iterable[str]) -> Script:
+def load_script(
+    path: str | Path, *, known_intents: Iterable[str], require_disclosure: bool = True
+) -> Script:
     """Load and check the script at `path` with the strict YAML loader (no aliases, no
-    duplicate keys, bounded size); every problem is a one-line ScriptError."""
+    duplicate keys, bounded size); every problem is a one-line ScriptError. A script a
+    campaign runs must disclose the AI in its greeting (`parse_script`)."""
     p = Path(path)
     try:
         data = load_yaml(p, what="script file")
@@ -345,4 +388,6 @@ def load_script(path: str | Path, *, known_intents: Iterable[str]) -> Script:
         raise ScriptError(str(exc)) from None
     if not isinstance(data, Mapping):
         raise ScriptError(f"{p}: top level must be a mapping")
-    return parse_script(data, source=str(p), known_intents=known_intents)
+    return parse_script(
+        data, source=str(p), known_intents=known_intents, require_disclosure=require_disclosure
+    )

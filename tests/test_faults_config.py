@@ -29,7 +29,7 @@ start: a
 give_up: z
 states:
   a:
-    say: 你好
+    say: 你好，我是AI助手
     on:
       affirm: z
   z:
@@ -66,6 +66,18 @@ def test_shipped_config_scripts_and_personas_load() -> None:
         assert load_script(path, known_intents=INTENTS).states
     personas, default = load_personas(REPO / cfg.callee.personas)
     assert personas and default.reject == 404
+
+
+def test_a_greeting_without_the_ai_disclosure_is_refused(tmp_path: Path) -> None:
+    """Issue 11: a campaign's script must tell the callee they are talking to an AI."""
+    silent = SCRIPT.replace("    say: 你好，我是AI助手\n", "    say: 你好，我是小王\n")
+    with pytest.raises(ScriptError, match=r"greeting \(states\.a\.say\) does not tell"):
+        load_script(write(tmp_path, silent), known_intents=INTENTS)
+    named = "ai_disclosure: 自动外呼\n" + silent.replace("我是小王", "这是自动外呼")
+    assert load_script(write(tmp_path, named), known_intents=INTENTS).start == "a"
+    wrong = "ai_disclosure: 自动外呼\n" + SCRIPT  # says AI, but not the phrase it names
+    with pytest.raises(ScriptError, match="ai_disclosure"):
+        load_script(write(tmp_path, wrong), known_intents=INTENTS)
 
 
 def test_the_sample_script_loads(tmp_path: Path) -> None:
@@ -236,7 +248,7 @@ def test_script_typos_are_rejected(tmp_path: Path, old: str, new: str, place: st
         ("give_up: z\n", "give_up: z\nmax_turns: 1.5\n", "max_turns"),
         ("give_up: z\n", "give_up: z\nmax_turns: true\n", "max_turns"),
         ("give_up: z\n", "give_up: z\nreprompt: [a]\n", "reprompt"),
-        ("    say: 你好\n", "    say: [你好]\n", "states.a.say"),
+        ("    say: 你好，我是AI助手\n", "    say: [你好]\n", "states.a.say"),
         ("      affirm: z\n", "      affirm: {repeat: 'yes'}\n", "states.a.on.affirm.repeat"),
         ("      affirm: z\n", "      affirm: {say: 12}\n", "states.a.on.affirm.say"),
         ("give_up: z\n", "give_up: z\nvars: {a: [1]}\n", "vars.a"),
