@@ -26,6 +26,7 @@ from campaigns.dialer import Dialer, TrunkConfig
 from models import CallAttempt, Campaign, CampaignStatus, Lead, LeadStatus, init_db
 from telephony.base import CallHandle, CallState, Progress
 from telephony.fake import FakeTelephony
+from tests.nodeenv import fake_node_env
 
 PAUSE_WITHIN_S = 1.0
 
@@ -131,19 +132,11 @@ async def test_a_claim_the_pause_overtook_is_released_not_dialled(tmp_path: Path
 
 
 def node_env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "DATABASE_URL": f"sqlite:///{tmp_path}/node.db",
-        "CALLBOT__TELEPHONY__ENGINE": "fake",
-        "CALLBOT__SPEECH__ASR_ENGINE": "fake",
-        "CALLBOT__SPEECH__TTS_ENGINE": "fake",
-        "CALLBOT__SPEECH__VAD_CONFIRM": "false",
-        "CALLBOT__SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "cache"),
-        "CALLBOT__NLU__ENGINE": "fake",
-        "CALLBOT__CALLFLOW__NO_INPUT_TIMEOUT_S": "0.05",
-        "CALLBOT__CAMPAIGN__CALLING_HOURS": "00:00-24:00",
-        "CALLBOT__CAMPAIGN__CALLS_PER_SECOND": "20",  # a steady stream of new calls
-        "CALLBOT__CAMPAIGN__MAX_CONCURRENT_CALLS": "2",
-    }
+    return fake_node_env(
+        tmp_path,
+        CALLBOT__CAMPAIGN__CALLS_PER_SECOND="20",  # a steady stream of new calls
+        CALLBOT__CAMPAIGN__MAX_CONCURRENT_CALLS="2",
+    )
 
 
 async def test_a_running_node_pauses_within_a_second_and_resumes(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ closed by the retry policy.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from campaigns import store
 from campaigns.compliance import CallingWindow
 from core.vocab import Disposition
 from models import CallAttempt, Campaign, Lead, LeadStatus, init_db
+from tests.nodeenv import fake_node_env
 from tests.pg import pg_server, pg_url  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,23 +214,7 @@ def test_a_lease_lost_before_the_last_attempt_is_retried_and_counted(tmp_path: P
 
 
 def _node_env(tmp_path: Path, db_file: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOT__")}
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{db_file}",
-            "CALLBOT__TELEPHONY__ENGINE": "fake",
-            "CALLBOT__SPEECH__ASR_ENGINE": "fake",
-            "CALLBOT__SPEECH__TTS_ENGINE": "fake",
-            "CALLBOT__SPEECH__VAD_CONFIRM": "false",
-            "CALLBOT__SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "cache"),
-            "CALLBOT__NLU__ENGINE": "fake",
-            "CALLBOT__CALLFLOW__NO_INPUT_TIMEOUT_S": "0.05",
-            "CALLBOT__CAMPAIGN__CALLING_HOURS": "00:00-24:00",
-            "CALLBOT__CRM__ENGINE": "none",
-            "MQTT_URL": "",
-        }
-    )
-    return env
+    return fake_node_env(tmp_path, db_file, inherit=True, CALLBOT__CRM__ENGINE="none", MQTT_URL="")
 
 
 def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:

@@ -7,7 +7,6 @@ carrying the Bearer token, and the outbox row was marked delivered. Real HTTP se
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from crm_sync import deliver_pending
 from crm_sync.base import CrmError
 from crm_sync.webhook import WebhookCrm
 from models import Campaign, Lead, OutboxItem, init_db
+from tests.nodeenv import fake_node_env
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "s3cret-token"
@@ -184,20 +184,12 @@ def test_node_refuses_an_insecure_crm_at_start_in_one_line(tmp_path: Path) -> No
         + "\n# (the test's overrides follow in the environment)\n",
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLBOT__")}
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp_path}/node.db",
-            "CALLBOT__TELEPHONY__ENGINE": "fake",
-            "CALLBOT__SPEECH__ASR_ENGINE": "fake",
-            "CALLBOT__SPEECH__TTS_ENGINE": "fake",
-            "CALLBOT__SPEECH__VAD_CONFIRM": "false",
-            "CALLBOT__SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "cache"),
-            "CALLBOT__NLU__ENGINE": "fake",
-            "CALLBOT__CRM__ENGINE": "webhook",
-            "CALLBOT__CRM__WEBHOOK_URL": "http://crm.example.invalid/hook",
-            "CALLBOT__CRM__TOKEN": TOKEN,
-        }
+    env = fake_node_env(
+        tmp_path,
+        inherit=True,
+        CALLBOT__CRM__ENGINE="webhook",
+        CALLBOT__CRM__WEBHOOK_URL="http://crm.example.invalid/hook",
+        CALLBOT__CRM__TOKEN=TOKEN,
     )
     try:
         done = subprocess.run(

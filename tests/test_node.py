@@ -28,6 +28,7 @@ from bus import InProcessBus
 from campaigns.compliance import CallingWindow
 from models import CallAttempt, Campaign, Lead, OutboxItem, init_db
 from telephony.fake import FakeTelephony
+from tests.nodeenv import fake_node_env
 
 
 class Webhook:
@@ -65,21 +66,13 @@ def webhook() -> Iterator[Webhook]:
 
 
 def node_env(tmp_path: Path, url: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": f"sqlite:///{tmp_path}/node.db",
-        "CALLBOT__TELEPHONY__ENGINE": "fake",
-        "CALLBOT__SPEECH__ASR_ENGINE": "fake",
-        "CALLBOT__SPEECH__TTS_ENGINE": "fake",
-        "CALLBOT__SPEECH__VAD_CONFIRM": "false",
-        "CALLBOT__SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "cache"),
-        "CALLBOT__NLU__ENGINE": "fake",
-        "CALLBOT__CALLFLOW__NO_INPUT_TIMEOUT_S": "0.05",
-        "CALLBOT__CAMPAIGN__CALLING_HOURS": "00:00-24:00",
-        "CALLBOT__CRM__ENGINE": "webhook",
-        "CALLBOT__CRM__WEBHOOK_URL": url,
-        "CALLBOT__CRM__TOKEN": "s3cret",
-        "CALLBOT__CRM__POLL_S": "0.05",
-    }
+    return fake_node_env(
+        tmp_path,
+        CALLBOT__CRM__ENGINE="webhook",
+        CALLBOT__CRM__WEBHOOK_URL=url,
+        CALLBOT__CRM__TOKEN="s3cret",
+        CALLBOT__CRM__POLL_S="0.05",
+    )
 
 
 async def wait_until(cond: Any, within_s: float = 15.0) -> None:
