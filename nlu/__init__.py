@@ -75,7 +75,9 @@ def model_engine(folder: str | os.PathLike[str]) -> str:
     return str(manifest.get("engine", "linear"))
 
 
-def _load_encoder(folder: Path, min_confidence: float | None) -> IntentClassifier:
+def _load_encoder(
+    folder: Path, min_confidence: float | None, linear_dir: str | None
+) -> IntentClassifier:
     """The student; with the linear model it ships (manifest "ensemble"), their average."""
     from nlu.encoder import EncoderIntentClassifier
 
@@ -85,7 +87,10 @@ def _load_encoder(folder: Path, min_confidence: float | None) -> IntentClassifie
         return student
     from nlu.ensemble import EnsembleIntentClassifier
 
-    linear = LinearIntentClassifier.load(folder / ensemble["linear_dir"])
+    linear_path = folder / (linear_dir or ensemble["linear_dir"])
+    if not (linear_path / MANIFEST).is_file():
+        raise ModelNotFoundError(f"no linear model at {linear_path} (no {MANIFEST})")
+    linear = LinearIntentClassifier.load(linear_path)
     return EnsembleIntentClassifier(
         student,
         linear,
@@ -95,7 +100,10 @@ def _load_encoder(folder: Path, min_confidence: float | None) -> IntentClassifie
 
 
 def load_classifier(
-    path: str | os.PathLike[str] | None = None, *, min_confidence: float | None = None
+    path: str | os.PathLike[str] | None = None,
+    *,
+    min_confidence: float | None = None,
+    linear: str | None = None,
 ) -> LinearIntentClassifier | IntentClassifier:
     """Load an intent model folder; its manifest names the kind.
 
@@ -105,7 +113,9 @@ def load_classifier(
     ``linear``: char/pinyin TF-IDF + logistic regression (numpy). ``encoder``: the distilled
     student on CTranslate2 int8 (ctranslate2 + tokenizers + numpy), averaged with the linear
     model stored inside its folder when its manifest says so (``nlu.ensemble``). ``min_confidence``
-    overrides the saved low-confidence threshold (below it -> ``other``). Raises
+    overrides the saved low-confidence threshold (below it -> ``other``). ``linear`` names another
+    linear-model subfolder for the ensemble than the manifest's (``"linear"``: the text-only
+    model the phone-trained ``linear-ear`` replaced, kept as the benchmarks' baseline). Raises
     ModelNotFoundError naming the build command when the folder has no model.
     """
     folder = _resolve(path)
@@ -115,5 +125,5 @@ def load_classifier(
             f"{BUILD_COMMAND}  (or: python main.py nlu train --out {folder})"
         )
     if model_engine(folder) == "encoder":
-        return _load_encoder(folder, min_confidence)
+        return _load_encoder(folder, min_confidence, linear)
     return LinearIntentClassifier.load(folder, min_confidence=min_confidence)

@@ -33,6 +33,10 @@ class IntentResult:
     intent: str  # one of INTENTS (or a script's own intent)
     confidence: float  # 0..1
     slots: dict[str, Any] = field(default_factory=dict)
+    # top-1 minus top-2 probability of the model's final distribution (after n-best and the
+    # state prior): small = the model hesitated between two meanings (clarify rather than act).
+    # None when no distribution was computed (empty text, a fake, a custom intent).
+    margin: float | None = None
 
 
 class IntentClassifier(Protocol):
@@ -44,6 +48,10 @@ class IntentClassifier(Protocol):
         Fast and synchronous (ms); callers run it in an executor when on the loop.
         ``context``: ``"dialect"`` (the caller's dialect, e.g. "yue", or None when unknown:
         dialect words are mapped to Mandarin first; absent: the text is not a caller's
-        speech), ``"timezone"`` / ``"now"`` (time slots), ``"products"`` (product slots).
+        speech), ``"timezone"`` / ``"now"`` (time slots), ``"products"`` (product slots),
+        ``"alternatives"`` (the recognizer's n-best: ``(text, log-prob)`` pairs, best first, as
+        ``Final.alternatives``; their intent probabilities are combined, weighted by the
+        hypotheses' posteriors), ``"expected"`` (intents the script's current state handles: a
+        soft prior towards them, never a filter).
         """
         ...

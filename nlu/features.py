@@ -5,7 +5,11 @@ JSON vocabulary, and training and inference share one code path.
 
 Pinyin tokens make ASR homophone errors ("在开会" / "再开会", "别再打" / "别在打") land on the
 same features; a light fuzzy mapping (zh/ch/sh -> z/c/s, -ing/-eng -> -in/-en) covers southern
-accents and Whisper's guesses.
+accents and Whisper's guesses. ``folded_ngrams`` adds a second, coarser layer of toneless pinyin
+n-grams where every near-homophone pair Whisper confuses on 8 kHz phone audio is one symbol
+(z/zh, c/ch, s/sh, n/l, f/h, an/ang, en/eng, in/ing: 价格 ~ 加格, 转人工 ~ 赚人东 keep sharing
+features), so a model trained on transcripts of phone audio generalises across the swaps. Off by
+default: a model saved without it loads and scores exactly as before.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pypinyin import lazy_pinyin
 
 BOS, EOS = "^", "$"  # never survive normalization, so they cannot collide with text
 PINYIN_PREFIX = "p:"
+FOLDED_PREFIX = "q:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +32,17 @@ class FeatureConfig:
     char_ngrams: tuple[int, int] = (1, 3)
     pinyin_ngrams: tuple[int, int] = (1, 2)  # (0, 0) switches pinyin features off
     min_df: int = 2  # drops one-off n-grams: 3x fewer features, same accuracy
+    folded_ngrams: tuple[int, int] = (0, 0)  # confusion-folded pinyin n-grams; (0, 0): off
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "char_ngrams": list(self.char_ngrams),
             "pinyin_ngrams": list(self.pinyin_ngrams),
             "min_df": self.min_df,
         }
+        if self.folded_ngrams[1] > 0:
+            data["folded_ngrams"] = list(self.folded_ngrams)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> FeatureConfig:
@@ -45,7 +54,10 @@ class FeatureConfig:
         min_df = data.get("min_df", 1)
         assert isinstance(min_df, int)
         return cls(
-            char_ngrams=pair("char_ngrams"), pinyin_ngrams=pair("pinyin_ngrams"), min_df=min_df
+            char_ngrams=pair("char_ngrams"),
+            pinyin_ngrams=pair("pinyin_ngrams"),
+            min_df=min_df,
+            folded_ngrams=pair("folded_ngrams") if "folded_ngrams" in data else (0, 0),
         )
 
 
@@ -54,6 +66,31 @@ def _fuzzy(syllable: str) -> str:
         syllable = syllable[0] + syllable[2:]
     if syllable.endswith(("ing", "eng")):
         syllable = syllable[:-1]
+    return syllable
+
+
+# Finals folded onto their partner (longest first): an/ang, en/eng, in/ing.
+_FOLDED_FINALS = (("iang", "ian"), ("uang", "uan"), ("ang", "an"), ("eng", "en"), ("ing", "in"))
+
+
+def fold(syllable: str) -> str:
+    """Toneless pinyin with the usual confusions merged: one symbol per near-homophone set.
+
+    Initials: zh/z, ch/c, sh/s -> z, c, s; n/l -> l; f/h -> f. Finals: -ang/-an, -eng/-en,
+    -ing/-in -> -an, -en, -in. So 能 (neng) and 冷 (leng) -> len, 是 (shi) and 四 (si) -> si,
+    胡 (hu) and 付 (fu) -> fu. Non-pinyin chunks (Latin words, punctuation) pass unchanged.
+    """
+    if not syllable.isalpha() or not syllable.isascii():
+        return syllable
+    if syllable[:2] in ("zh", "ch", "sh"):
+        syllable = syllable[0] + syllable[2:]
+    elif syllable[0] == "n" and len(syllable) > 1:
+        syllable = "l" + syllable[1:]
+    elif syllable[0] == "h":
+        syllable = "f" + syllable[1:]
+    for long, short in _FOLDED_FINALS:
+        if syllable.endswith(long):
+            return syllable[: -len(long)] + short
     return syllable
 
 
@@ -80,9 +117,13 @@ def tokens(text: str, config: FeatureConfig) -> Counter[str]:
                 if i == 0 or i + n == len(padded)
             )
     plo, phi = config.pinyin_ngrams
-    if phi > 0:
-        syllables = [_fuzzy(s) for s in lazy_pinyin(text)]
-        counts.update(_ngrams(syllables, plo, phi, PINYIN_PREFIX))
+    flo, fhi = config.folded_ngrams
+    if phi > 0 or fhi > 0:
+        raw = lazy_pinyin(text)
+        if phi > 0:
+            counts.update(_ngrams([_fuzzy(s) for s in raw], plo, phi, PINYIN_PREFIX))
+        if fhi > 0:
+            counts.update(_ngrams([fold(s) for s in raw], flo, fhi, FOLDED_PREFIX))
     return counts
 
 

@@ -5,10 +5,28 @@ context names a dialect; model text empty -> ``other``; rule layer (opt-out, voi
 request for a human) -> forced intent; top probability below ``min_confidence`` -> ``other``
 (slot ``fallback_from`` keeps the model's guess); then slots (``nlu.slots``) and the turn's
 scores (``slots["sentiment"]``, ``nlu.sentiment``).
+
+Two context keys reshape the model's distribution before the decision (``decide`` only; a batch
+shares one context, so ``decide_batch`` applies the prior but not the n-best):
+
+- ``"alternatives"``: the recognizer's n-best, ``(text, log-prob)`` pairs (``Final.alternatives``)
+  that include the text being classified. Each hypothesis is classified (one batched call when
+  the model batches) and the probabilities are averaged with the hypotheses' posteriors
+  (softmax of their log-probs) as weights: when Whisper hesitates between 加格 and 价格 the
+  intent follows both. Rules, slots and sentiment still read the 1-best.
+- ``"expected"``: the intents the script's current state handles. Each gets a likelihood ratio
+  of ``EXPECTED_BOOST`` (then renormalised): a soft prior that settles a near-tie, never a
+  filter (an unexpected intent more than 1.5 times as likely as every expected one still wins).
+  ``complaint_dnc`` and ``request_human`` are always favoured, so a state can never suppress
+  an opt-out or a request for a person.
+
+``IntentResult.margin`` is top-1 minus top-2 of the final distribution: the clarification
+policy's measure of how sure the model is between two meanings.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -21,6 +39,11 @@ from nlu.sentiment import scores
 from nlu.slots import extract_slots
 
 FALLBACK: Final = "other"
+ALTERNATIVES_KEY: Final = "alternatives"
+EXPECTED_KEY: Final = "expected"
+EXPECTED_BOOST: Final = 1.5  # likelihood ratio for the intents the state expects
+ALWAYS_FAVOURED: Final = frozenset({"complaint_dnc", "request_human"})
+MAX_ALTERNATIVES: Final = 4
 
 
 class ProbabilisticModel(Protocol):
@@ -34,6 +57,63 @@ class BatchModel(ProbabilisticModel, Protocol):
     def probabilities_batch(self, normalized: Sequence[str]) -> np.ndarray: ...
 
 
+def hypotheses(text: str, context: Mapping[str, Any] | None) -> list[tuple[str, float]]:
+    """The context's n-best when it applies to `text` (2+ hypotheses, `text` among them)."""
+    raw = context.get(ALTERNATIVES_KEY) if context else None
+    if not raw:
+        return []
+    try:
+        pairs = [(str(hyp), float(logprob)) for hyp, logprob in raw][:MAX_ALTERNATIVES]
+    except (TypeError, ValueError):
+        return []  # a malformed n-best must not break the turn: classify the text alone
+    if len(pairs) < 2 or text.strip() not in {hyp.strip() for hyp, _ in pairs}:
+        return []
+    return pairs
+
+
+def nbest_probabilities(
+    model: ProbabilisticModel, pairs: Sequence[tuple[str, float]], context: Mapping[str, Any] | None
+) -> np.ndarray | None:
+    """Posterior-weighted average of the hypotheses' intent probabilities (None: none usable)."""
+    normalized, logprobs = [], []
+    for hyp, logprob in pairs:
+        norm = model_text(spoken_mandarin(hyp, context))
+        if norm and math.isfinite(logprob):
+            normalized.append(norm)
+            logprobs.append(logprob)
+    if not normalized:
+        return None
+    weights = np.exp(np.array(logprobs) - max(logprobs))
+    weights /= weights.sum()
+    batch = getattr(model, "probabilities_batch", None)
+    if batch is not None:
+        probs = np.asarray(batch(normalized))
+    else:
+        probs = np.stack([model.probabilities(n) for n in normalized])
+    return np.asarray(weights @ probs)
+
+
+def state_prior(
+    p: np.ndarray, classes: Sequence[str], context: Mapping[str, Any] | None
+) -> np.ndarray:
+    """``p`` with the state's expected intents (and the never-suppressed ones) favoured."""
+    expected = context.get(EXPECTED_KEY) if context else None
+    if not expected or isinstance(expected, str):
+        return p
+    favoured = set(expected) | ALWAYS_FAVOURED
+    ratio = np.array([EXPECTED_BOOST if c in favoured else 1.0 for c in classes])
+    q = p * ratio
+    return np.asarray(q / q.sum())
+
+
+def top_margin(p: np.ndarray) -> float:
+    """Top-1 minus top-2 probability (1.0 for a single class)."""
+    if p.size < 2:
+        return 1.0
+    top2 = np.partition(p, p.size - 2)[-2:]
+    return round(float(top2[1] - top2[0]), 4)
+
+
 def decide(
     text: str,
     model: ProbabilisticModel,
@@ -42,7 +122,11 @@ def decide(
 ) -> IntentResult:
     """Classify one canonical text with `model` (``probs``: its probabilities, if known)."""
     mandarin = spoken_mandarin(text, context)
-    return _decide(mandarin, model_text(mandarin), model, context, probs)
+    normalized = model_text(mandarin)
+    pairs = hypotheses(text, context) if probs is None and normalized else []
+    if pairs and match_rule(normalized) is None:
+        probs = nbest_probabilities(model, pairs, context)
+    return _decide(mandarin, normalized, model, context, probs)
 
 
 def _decide(
@@ -59,8 +143,11 @@ def _decide(
         intent, confidence = forced, RULE_CONFIDENCE
         dist: dict[str, float] = {forced: 1.0}
         slots: dict[str, Any] = {}
+        margin = 1.0
     else:
         p = model.probabilities(normalized) if probs is None else probs
+        p = state_prior(p, model.classes, context)
+        margin = top_margin(p)
         best = int(p.argmax())
         intent, confidence = model.classes[best], round(float(p[best]), 4)
         dist = {c: float(v) for c, v in zip(model.classes, p, strict=True)}
@@ -70,7 +157,7 @@ def _decide(
             intent = FALLBACK
     slots.update(extract_slots(slots.get("fallback_from", intent), slot_text(mandarin), context))
     slots["sentiment"] = scores(dist, normalized)
-    return IntentResult(intent, confidence, slots)
+    return IntentResult(intent, confidence, slots, margin)
 
 
 def decide_batch(

@@ -402,5 +402,6 @@ class AdapterStream(EventStream):
                 capped=ev.capped,
                 decode_ms=round(tr.decode_s * 1000, 1),
                 language=tr.language,
+                alternatives=tr.alternatives,
             )
         )

@@ -18,6 +18,11 @@ which utterance a ``Final`` belongs to.
 Text is final: ``Transcript.text``, ``Partial.text`` and ``Final.text`` are in the canonical form
 of ``core.text.canonical`` (simplified characters, NFKC width, Chinese punctuation), applied once
 by the engine; consumers (the call flow, the NLU) do not normalise it again.
+
+N-best: an engine that knows its other hypotheses (Whisper's beam) puts them in
+``alternatives``: ``(canonical text, sequence log-probability)`` pairs, best first, distinct
+texts, the 1-best among them. Empty when the engine has none (every other engine and fake), so
+consumers treat ``()`` as "only ``text``". The NLU combines them (``context["alternatives"]``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class Transcript:
     language: str  # e.g. "zh"
     audio_s: float  # seconds of audio decoded
     decode_s: float  # wall seconds spent decoding
+    alternatives: tuple[tuple[str, float], ...] = ()  # n-best (text, log-prob), best first
 
 
 class AsrEngine(Protocol):
@@ -86,6 +92,7 @@ class Final:
     capped: bool = False  # cut at the max-utterance length while the callee was talking
     decode_ms: float = 0.0  # wall time spent decoding this final
     language: str = "zh"
+    alternatives: tuple[tuple[str, float], ...] = ()  # n-best (text, log-prob), best first
 
 
 AsrEvent = SpeechStarted | Partial | SpeechEnded | Final

@@ -13,6 +13,12 @@ irregularly is decoded once more on the standard 30 s window. ``draft`` decodes 
 the retries and use greedy search on ``draft_pad_s`` of padding. ``language`` may be given per
 call.
 
+N-best: the beam's ``num_hypotheses`` best sequences (at most ``beam_size``; the beam keeps them
+anyway, so asking costs only their detokenisation) come back as ``Transcript.alternatives``:
+distinct canonical texts with their sequence log-probabilities, best first. The intent model
+weighs them (``context["alternatives"]``): 价格 heard as 加格 in the 1-best is often 价格 in the
+2nd. Drafts (greedy) carry none.
+
 ``pad_s`` trades speed for accuracy. Measured with bench/espeak_roundtrip.py (espeak callee
 lines over an 8 kHz mu-law leg, SALES_REPLIES_PROMPT, 72 decodes each): pad 1 s -> intent right
 52/72, and short lines loop and get retried on the full window (0.9 s for a 2 s line); pad 5 s
@@ -86,6 +92,7 @@ class _Decoded:
     no_speech_prob: float
     tokens: int
     capped: bool
+    hypotheses: tuple[tuple[str, float], ...] = ()  # (raw text, sequence log-prob), best first
 
 
 def _import_faster_whisper() -> Any:
@@ -151,6 +158,30 @@ def drifted_to_latin(text: str, language: str) -> bool:
     return letters >= 6 and letters >= 0.4 * visible
 
 
+def _final_text(raw: str) -> str:
+    """A decode's text as a transcript carries it: canonical, repeats collapsed."""
+    return collapse_repeats(canonical(raw.replace("\ufffd", "")))
+
+
+def alternatives(
+    text: str, hypotheses: tuple[tuple[str, float], ...]
+) -> tuple[tuple[str, float], ...]:
+    """Distinct non-empty canonical hypotheses, best first; () unless there are 2 or more.
+
+    The 1-best keeps its place (and ``text``) even when a retry replaced the first decode's.
+    """
+    if len(hypotheses) < 2 or not text:
+        return ()
+    seen: dict[str, float] = {}
+    for raw, logprob in hypotheses:
+        canon = _final_text(raw)
+        if canon and canon not in seen:
+            seen[canon] = round(logprob, 4)
+    if text not in seen:  # defensive: the 1-best always leads
+        seen = {text: max(seen.values(), default=0.0), **seen}
+    return tuple(seen.items()) if len(seen) > 1 else ()
+
+
 def confidence_from(avg_logprob: float, no_speech_prob: float) -> float:
     """0..1: mean token probability, discounted by the no-speech probability."""
     return max(0.0, min(1.0, math.exp(avg_logprob) * (1.0 - no_speech_prob)))
@@ -172,6 +203,7 @@ class WhisperAsr:
         language: str = "zh",
         initial_prompt: str | None = None,
         beam_size: int = 2,
+        num_hypotheses: int = 2,
         window: Window = "utterance",
         pad_s: float = 5.0,
         draft_pad_s: float = 1.0,
@@ -180,6 +212,8 @@ class WhisperAsr:
     ) -> None:
         if max_workers < 1 or cpu_threads < 0 or beam_size < 1 or pad_s < 0:
             raise ValueError("max_workers >= 1, cpu_threads >= 0, beam_size >= 1, pad_s >= 0")
+        if num_hypotheses < 1:
+            raise ValueError("num_hypotheses >= 1")
         if window not in ("utterance", "full"):
             raise ValueError("window must be 'utterance' or 'full'")
         path = check_model_dir(model_dir)
@@ -207,6 +241,7 @@ class WhisperAsr:
         self.max_workers = max_workers
         self.initial_prompt = initial_prompt
         self.beam_size = beam_size
+        self.num_hypotheses = num_hypotheses
         self.window: Window = window
         self.pad_s = pad_s
         self.draft_pad_s = draft_pad_s
@@ -262,10 +297,12 @@ class WhisperAsr:
         previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
         tokens = self._model.get_prompt(tokenizer, previous, without_timestamps=True)
         max_new = int(4 + self.tokens_per_s * len(samples) / audio.WHISPER_RATE)
+        beam = beam_size or self.beam_size
         result = self._model.model.generate(
             encoder_output,
             [tokens],
-            beam_size=beam_size or self.beam_size,
+            beam_size=beam,
+            num_hypotheses=min(self.num_hypotheses, beam),
             no_repeat_ngram_size=3,
             max_length=min(len(tokens) + max_new, self._model.max_length),
             return_scores=True,
@@ -274,12 +311,18 @@ class WhisperAsr:
             suppress_tokens=self._latin_suppressed() if no_latin else self._suppress,
         )[0]
         ids = result.sequences_ids[0]
+        # scores are length-normalised (length_penalty 1): score x length = sequence log-prob
+        hypotheses = tuple(
+            (tokenizer.decode(seq).strip(), float(score) * max(1, len(seq)))
+            for seq, score in zip(result.sequences_ids, result.scores, strict=True)
+        )
         return _Decoded(
-            text=tokenizer.decode(ids).strip(),
+            text=hypotheses[0][0],
             avg_logprob=result.scores[0] * len(ids) / (len(ids) + 1),
             no_speech_prob=result.no_speech_prob,
             tokens=len(ids),
             capped=len(ids) >= max_new,
+            hypotheses=hypotheses if beam > 1 else (),
         )
 
     def _latin_suppressed(self) -> list[int]:
@@ -333,7 +376,7 @@ class WhisperAsr:
         retried = guarded and (decoded.capped or _loops_irregularly(decoded.text))
         if retried:
             decoded = self._decode(samples, prompt, "full", language=language)
-        text = collapse_repeats(canonical(decoded.text.replace("\ufffd", "")))
+        text = _final_text(decoded.text)
         decode_s = time.perf_counter() - started
         with self._stats_lock:
             if draft:
@@ -357,6 +400,7 @@ class WhisperAsr:
             language=language,
             audio_s=audio_s,
             decode_s=decode_s,
+            alternatives=alternatives(text, decoded.hypotheses),
         )
 
     # --- event-loop side -----------------------------------------------------------------------

@@ -236,6 +236,8 @@ def attach_linear(split: Split, data_path: Path, out: Path) -> dict[str, Any]:
     """Train the linear model into ``out/linear`` and record the ensemble in the manifest.
 
     Metrics are of the deployed decision path (rules, low-confidence fallback) on held-out.
+    Then the phone-robust ``out/linear-ear`` is trained and the ensemble pointed at it
+    (``nlu.training.ear.attach_ear_linear``); ``linear`` stays as the baseline.
     """
     from core.text import canonical
     from nlu.ensemble import EnsembleIntentClassifier
@@ -270,4 +272,10 @@ def attach_linear(split: Split, data_path: Path, out: Path) -> dict[str, Any]:
     }
     manifest["sizes"] = _sizes(out)
     (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
-    return manifest["ensemble"]
+    from nlu.training.ear import attach_ear_linear
+
+    attach_ear_linear(out)
+    manifest = json.loads((out / MANIFEST).read_text("utf-8"))
+    manifest["sizes"] = _sizes(out)
+    (out / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
+    return dict(manifest["ensemble"])
