@@ -504,6 +504,7 @@ def build_rows(
     clips: list[tuple[Reply, Render]],
     heard: list[Heard],
     nlu: Any,
+    base_nlu: Any,
     policy: Policy,
     base_ctx: Mapping[str, Any],
     expected: tuple[str, ...],
@@ -514,7 +515,7 @@ def build_rows(
     for (reply, render), h in zip(clips, heard, strict=True):
         if reply.text not in text_pred:
             text_pred[reply.text] = nlu.classify(canonical(reply.text), base_ctx).intent
-        base = understand(nlu, h.text, base_ctx, always_act)
+        base = understand(base_nlu, h.text, base_ctx, always_act)
         cur_ctx: dict[str, Any] = {**base_ctx, "dialect": reply.dialect}
         if h.alternatives:
             cur_ctx["alternatives"] = h.alternatives
@@ -582,11 +583,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await engine.aclose()
     decode_s = time.perf_counter() - started
     nlu = make_nlu(cfg)
+    base_nlu, base_name = baseline_nlu(cfg)
     policy_name, policy = load_policy(args.clarify_threshold)
     expected = tuple(x for x in args.expected.split(",") if x)
     timings: dict[str, list[float]] = {"baseline": [], "current": []}
     base_ctx = {"timezone": cfg.campaign.timezone}  # what `main.py nlu classify` passes
-    rows = build_rows(clips, heard, nlu, policy, base_ctx, expected, timings)
+    rows = build_rows(clips, heard, nlu, base_nlu, policy, base_ctx, expected, timings)
     (cache / "rows.jsonl").write_text(
         "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
@@ -599,7 +601,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "nlu": getattr(nlu, "name", type(nlu).__name__),
         "paths": {
-            "baseline": "1-best transcript, nlu classify's context, always act",
+            "baseline": f"1-best transcript, nlu classify's context, always act, {base_name}",
             "current": f"n-best as alternatives, caller's dialect, expected={list(expected)}, "
             f"policy {policy_name}",
         },
@@ -610,6 +612,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "elapsed_s": round(time.perf_counter() - started, 1),
         "rows_file": str(cache / "rows.jsonl"),
     }
+
+
+def baseline_nlu(cfg: Any) -> tuple[Any, str]:
+    """The intent model as it was before the ear-trained n-gram model: the ensemble with the
+    linear model its manifest names as the baseline (``baseline_linear_dir``), when it has
+    one; else the configured model itself."""
+    from nlu import load_classifier
+
+    manifest = Path(cfg.nlu.model_dir) / "manifest.json"
+    try:
+        ensemble = json.loads(manifest.read_text(encoding="utf-8")).get("ensemble") or {}
+        old = ensemble.get("baseline_linear_dir")
+    except (OSError, ValueError):
+        old = None
+    if cfg.nlu.engine != "model" or not old:
+        from app.engines import make_nlu
+
+        return make_nlu(cfg), "the configured NLU"
+    model = load_classifier(cfg.nlu.model_dir, min_confidence=cfg.nlu.min_confidence, linear=old)
+    return model, f"ensemble with {old}/"
 
 
 def main(argv: list[str] | None = None) -> int:
