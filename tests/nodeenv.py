@@ -4,7 +4,11 @@ what node tests start with, in-process (`load_config(env=...)`) or as `main.py r
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def fake_node_env(
@@ -29,3 +33,15 @@ def fake_node_env(
     )
     env.update(overrides)
     return env
+
+
+def start_node(env: dict[str, str]) -> subprocess.Popen[str]:
+    """`main.py run` as a child process with `env` over this one's, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "main.py", "run"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -43,14 +43,8 @@ class Held:
                 break
         await self.gate.wait()
         await self.call.hangup()
-        return SessionResult(
-            answered=True,
-            end=self.call.ended,
-            outcome=None,
-            grade=None,
-            slots={},
-            final_state="end",
-            turns=[],
+        return SessionResult.of(
+            None, end=self.call.ended, final_state="end", turns=[], answered_at=time.time()
         )
 
 

@@ -10,6 +10,7 @@ do-not-call list, including one listed mid-campaign between its claim and its di
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -69,14 +70,8 @@ class Answered:
             if isinstance(event, Progress) and event.state is not CallState.RINGING:
                 break
         await self.call.hangup()
-        return SessionResult(
-            answered=True,
-            end=self.call.ended,
-            outcome=None,
-            grade=None,
-            slots={},
-            final_state="end",
-            turns=[],
+        return SessionResult.of(
+            None, end=self.call.ended, final_state="end", turns=[], answered_at=time.time()
         )
 
 

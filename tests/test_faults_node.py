@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ from app.node import run_node
 from callflow.script import Script, load_script
 from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, init_db
 from nlu.base import INTENTS
+from tests.nodeenv import start_node
 from tests.test_bus import MOSQUITTO, free_port
 from tests.test_callflow_session import SILENCE, SPEECH
 from tests.test_callflow_session import Rig as SessionRig
@@ -279,14 +278,7 @@ def test_a_bad_trunk_uri_stops_the_node_at_start_with_exit_2_and_no_lead_claimed
     }
     cfg = load_config(ROOT / "config.yaml", env=env)
     add_campaign(cfg, "spring", ["13800000001", "13800000002"])
-    proc = subprocess.Popen(
-        [sys.executable, "main.py", "run"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_node(env)
     try:
         _, err = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:

@@ -8,11 +8,8 @@ no-input timeout is long.
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ import pytest
 
 from app.config import load_config
 from models import Campaign, Lead, LeadStatus, init_db
+from tests.nodeenv import start_node
 from tests.test_node import node_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,14 +78,7 @@ def test_a_signal_mid_call_records_every_live_call_and_exits_0(
         s.add(camp)
         s.flush()
         s.add_all([Lead(campaign_id=camp.id, phone=p) for p in PHONES])
-    proc = subprocess.Popen(
-        [sys.executable, "main.py", "run"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_node(env)
     try:
         claimed = wait(lambda: all(status == LeadStatus.CALLING for status, _ in leads(url)), 30)
         died = proc.poll() is not None and proc.stderr is not None

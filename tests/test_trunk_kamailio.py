@@ -228,14 +228,8 @@ class EndOfLine:
                     await self.call.hangup()
         assert self.call.ended is not None
         self.seen.append(self.call.ended)
-        return SessionResult(
-            answered=False,
-            end=self.call.ended,
-            outcome=None,
-            grade=None,
-            slots={},
-            final_state="end",
-            turns=[],
+        return SessionResult.of(
+            None, end=self.call.ended, final_state="end", turns=[], answered_at=None
         )
 
 
