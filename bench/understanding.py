@@ -53,8 +53,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -150,26 +148,9 @@ def plan_renders(reply: Reply, n: int, seed: int) -> list[Render]:
     return renders
 
 
-def _alaw_roundtrip() -> Callable[[bytes], bytes] | None:
-    try:
-        from speech.asr.roundtrip import alaw_roundtrip
-    except ImportError:
-        return None
-    return alaw_roundtrip
-
-
 def phone_leg(pcm: bytes, render: Render) -> bytes:
     """Seeded white line noise (some renders), then the G.711 round trip at 8 kHz."""
-    if render.noise_dbfs is not None:
-        rng = np.random.default_rng(render.seed)
-        x = audio.pcm16_to_float(pcm)
-        pcm = audio.float_to_pcm16(x + rng.normal(0.0, 10 ** (render.noise_dbfs / 20), x.size))
-    if render.codec == "alaw":
-        alaw = _alaw_roundtrip()
-        if alaw is None:
-            raise RuntimeError("A-law needs speech.asr.roundtrip.alaw_roundtrip")
-        return alaw(pcm)
-    return audio.ulaw_roundtrip(pcm)
+    return audio.phone_leg(pcm, render.codec, render.noise_dbfs, render.seed)
 
 
 def digest(value: Any) -> str:

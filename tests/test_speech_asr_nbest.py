@@ -15,8 +15,8 @@ from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.base import Final, Transcript
 from speech.asr.fake import FakeAsr
-from speech.asr.roundtrip import alaw_decode, alaw_encode, alaw_roundtrip, phone_leg
 from speech.asr.whisper import WhisperAsr, alternatives
+from speech.audio import alaw_decode, alaw_encode, alaw_roundtrip, phone_leg
 from speech.vad import Endpointer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,57 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import numpy as np
-
 from core.audio import SAMPLE_RATE
 from speech import audio
-
-# --- G.711 A-law (ITU-T G.711, the European leg; mu-law lives in speech.audio) ---------------
-
-
-def alaw_encode(pcm: bytes) -> bytes:
-    """PCM16 -> G.711 A-law bytes (13-bit magnitude, segments of 16 steps, even bits inverted)."""
-    x = np.frombuffer(pcm, dtype="<i2").astype(np.int32) >> 3  # 13-bit signed
-    sign = np.where(x >= 0, 0x80, 0x00)
-    mag = np.minimum(np.where(x >= 0, x, -x - 1), 0xFFF)
-    exponent = np.clip(np.floor(np.log2(np.maximum(mag, 1))).astype(np.int32) - 4, 0, 7)
-    mantissa = np.where(exponent == 0, mag >> 1, mag >> exponent) & 0x0F
-    code = (sign | (exponent << 4) | mantissa) ^ 0x55
-    return code.astype(np.uint8).tobytes()
-
-
-def alaw_decode(data: bytes) -> bytes:
-    """G.711 A-law bytes -> PCM16."""
-    code = np.frombuffer(data, dtype=np.uint8).astype(np.int32) ^ 0x55
-    exponent = (code >> 4) & 0x07
-    mantissa = code & 0x0F
-    mag = np.where(
-        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
-    )
-    return np.where(code & 0x80, mag, -mag).astype("<i2").tobytes()
-
-
-def alaw_roundtrip(pcm: bytes) -> bytes:
-    """What a PCM16 signal sounds like after a G.711 A-law phone leg."""
-    return alaw_decode(alaw_encode(pcm))
-
-
-def add_noise(pcm: bytes, dbfs: float, seed: int) -> bytes:
-    """White line noise at `dbfs` RMS, seeded (repeatable)."""
-    rng = np.random.default_rng(seed)
-    x = audio.pcm16_to_float(pcm)
-    return audio.float_to_pcm16(x + rng.normal(0.0, 10 ** (dbfs / 20), x.size))
-
-
-def phone_leg(pcm: bytes, codec: str, noise_dbfs: float | None, seed: int) -> bytes:
-    """Line noise (optional), then the G.711 codec round trip."""
-    if noise_dbfs is not None:
-        pcm = add_noise(pcm, noise_dbfs, seed)
-    if codec == "alaw":
-        return alaw_roundtrip(pcm)
-    if codec == "ulaw":
-        return audio.ulaw_roundtrip(pcm)
-    raise ValueError(f"codec must be 'ulaw' or 'alaw', not {codec!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +68,7 @@ async def hear(
             EspeakTts(speed=clip.speed, pitch=clip.pitch, word_gap=clip.gap, variant=clip.variant),
         )
     pcm = await tts.synthesize(clip.text)
-    heard = phone_leg(pcm, clip.codec, clip.noise_dbfs, clip.seed)
+    heard = audio.phone_leg(pcm, clip.codec, clip.noise_dbfs, clip.seed)
     tr = await asyncio.to_thread(asr.transcribe_sync, heard, SAMPLE_RATE)
     return {
         "id": clip.id,
