@@ -210,7 +210,16 @@ def _open_zones(
 
 def settle_expired_leases(db: sessionmaker[Session], *, now: datetime, max_attempts: int) -> None:
     """Settle the expired leases of every campaign, paused ones included (the node runs this
-    every poll, so a lead whose node died never stays `calling` while nobody claims)."""
+    every poll, so a lead whose node died never stays `calling` while nobody claims). The
+    write lock is taken only when a plain read finds an expired lease."""
+    with db() as s:
+        expired = s.scalar(
+            select(Lead.id)
+            .where(Lead.status == LeadStatus.CALLING, Lead.claimed_until < now)
+            .limit(1)
+        )
+    if expired is None:
+        return
     with db.begin() as s:
         write_transaction(s)
         _settle_expired_leases(s, None, now=now, max_attempts=max_attempts)
