@@ -3,16 +3,24 @@
 
 python main.py demo [--keep-db]        three real SIP calls to the local simulated callee
 python main.py callee                  the simulated callee on its own (SIP on loopback)
-python main.py run                     a production node: dial active campaigns, deliver the CRM
+python main.py run [--node-id ID]      a production node: dial active campaigns, deliver the CRM
+python main.py nodes [--json]          live nodes and their calls in progress (MQTT presence)
 python main.py campaign import N FILE  import a lead list into campaign N (--map, --json)
 python main.py campaign list|start|pause|resume|complete|status NAME   the lifecycle
 python main.py dnc import|add|remove|list [--campaign NAME]   do-not-call lists
-python main.py report daily            one day's dials, outcomes, CRM, cost and ROI (JSON or CSV)
+python main.py serve [--host H] [--port P] [--node]   the web console and API
+python main.py user add NAME --role R  a console user (password: CALLBOT_PASSWORD or stdin)
+python main.py report daily            one day's dials, outcomes, CRM, cost and ROI (JSON, CSV or
+                                       --format html: one page with charts)
+python main.py crm dead|replay         CRM dead letters: list them, re-queue (--id N | --all)
 python main.py nlu classify            stdin lines -> JSON lines with intent and confidence
 python main.py nlu train [--distill]   train the intent model
 python main.py nlu eval FILE.tsv       evaluate on a TSV of intent<TAB>text (or --heldout)
 python main.py asr transcribe A.wav    one JSON line per file: text, rtf
 python main.py asr adapt ...           fine-tune Whisper on (audio, text) pairs -> CT2 int8
+python main.py script check FILE       every problem of a script, FILE:LINE: error|warning: ...
+python main.py script versions NAME    the stored versions of a script (campaigns pin one)
+python main.py chat --script FILE      type as the callee: intent, slots, state, the reply
 
 Every command takes ``--config`` (default config.yaml) and ``-v`` (debug logging).
 """
@@ -157,9 +165,23 @@ def _report_daily(args: argparse.Namespace) -> int:
         return 2
     if args.format == "csv":
         sys.stdout.write(to_csv(rep))
+    elif args.format == "html":
+        from campaigns.report_html import to_html
+
+        sys.stdout.write(to_html(rep))
     else:
         print(json.dumps(rep, ensure_ascii=False, indent=2))
     return 0
+
+
+def _crm(args: argparse.Namespace) -> int:
+    """`crm dead` lists dead letters (ids, no PII); `crm replay --id N | --all` re-queues."""
+    from crm_sync.deadletters import crm_main
+    from models import init_db
+
+    cfg = load_config(args.config)
+    ids = None if getattr(args, "all", False) else getattr(args, "id", None)
+    return crm_main(init_db(cfg.database.url), args.crm_cmd, ids=ids)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -168,16 +190,34 @@ def _run(args: argparse.Namespace) -> int:
     from app.node import run_node
 
     cfg = load_config(args.config)
+    if args.node_id is not None and not _valid_node_id(args.node_id):
+        print(
+            f"run: --node-id {args.node_id!r}: 1 to 64 characters, none of '/', '+', '#'",
+            file=sys.stderr,
+        )
+        return 2
 
     async def node() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_node(cfg, stop=stop)
+        await run_node(cfg, stop=stop, node_id=args.node_id)
 
     asyncio.run(node())
     return 0
+
+
+def _valid_node_id(node_id: str) -> bool:
+    """A node id fits the lease column (64) and is one MQTT topic level."""
+    return 0 < len(node_id) <= 64 and not any(c in node_id for c in "/+#") and node_id.isprintable()
+
+
+def _nodes(args: argparse.Namespace) -> int:
+    """`nodes`: the live nodes and their calls in progress, from their presence on the broker."""
+    from app.nodes import nodes_main
+
+    return nodes_main(load_config(args.config), as_json=args.json, wait_s=args.wait)
 
 
 def _asr_transcribe(args: argparse.Namespace) -> int:
@@ -202,7 +242,7 @@ def _campaign_lifecycle(args: argparse.Namespace) -> int:
     from models import init_db
 
     cfg = load_config(args.config)
-    return campaign_main(
+    rc = campaign_main(
         init_db(cfg.database.url),
         args.campaign_cmd,
         getattr(args, "name", None),
@@ -212,6 +252,11 @@ def _campaign_lifecycle(args: argparse.Namespace) -> int:
         days=getattr(args, "days", None),
         as_json=getattr(args, "json", False),
     )
+    if rc == 0 and cfg.bus.mqtt_url and args.campaign_cmd in ("start", "pause", "resume"):
+        from app.nodes import tell_nodes  # every node re-reads its campaigns at once
+
+        asyncio.run(tell_nodes(cfg, args.name, args.campaign_cmd))
+    return rc
 
 
 def _dnc(args: argparse.Namespace) -> int:
@@ -227,6 +272,48 @@ def _dnc(args: argparse.Namespace) -> int:
         file=getattr(args, "file", None),
         show_numbers=getattr(args, "show_numbers", False),
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """`serve`: the web console and API until Ctrl-C/SIGTERM (``web.serve``)."""
+    from web.serve import serve
+
+    cfg = load_config(args.config)
+    host, port = args.host or cfg.web.host, args.port or cfg.web.port
+    try:
+        asyncio.run(serve(cfg, host=host, port=port, with_node=args.node))
+    except (OSError, ValueError) as exc:  # port taken, unreadable secret: one line
+        print(f"serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _user(args: argparse.Namespace) -> int:
+    from models import init_db
+    from web.cli import user_main
+
+    cfg = load_config(args.config)
+    role, label = getattr(args, "role", ""), getattr(args, "label", None) or ""
+    return user_main(init_db(cfg.database.url), args.user_cmd, args.name, role=role, label=label)
+
+
+def _add_web_commands(sub: Any) -> None:
+    """`serve` and `user add|token`."""
+    sv = sub.add_parser("serve", help="the web console and JSON API (sign-in at /login)")
+    sv.add_argument("--host", help="address to bind (default: web.host, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default: web.port, 8080)")
+    sv.add_argument("--node", action="store_true", help="also run the node in this process")
+    sv.set_defaults(func=_serve)
+    us = sub.add_parser("user", help="console users (password from CALLBOT_PASSWORD or stdin)")
+    usub = us.add_subparsers(dest="user_cmd", required=True)
+    ua = usub.add_parser("add", help="add a user: admin, operator or viewer")
+    ua.add_argument("name")
+    ua.add_argument("--role", required=True, choices=["admin", "operator", "viewer"])
+    ut = usub.add_parser("token", help="a new API token for a user (printed once)")
+    ut.add_argument("name")
+    ut.add_argument("--label", help="what the token is for (a note)")
+    for parser in (ua, ut):
+        parser.set_defaults(func=_user)
 
 
 def _add_operator_commands(sub: Any, csub: Any) -> None:
@@ -288,7 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=_callee)
 
     r = sub.add_parser("run", help="run this node: dial active campaigns, deliver the CRM outbox")
+    r.add_argument(
+        "--node-id",
+        help="this node's name on its leases, attempts and presence (default: "
+        "<host>-<pid>-<random>, unique per process)",
+    )
     r.set_defaults(func=_run)
+    nd = sub.add_parser("nodes", help="live nodes and their calls in progress (needs MQTT)")
+    nd.add_argument("--json", action="store_true", help="one JSON list")
+    nd.add_argument(
+        "--wait", type=float, default=1.0, help="seconds to collect presence (default: 1)"
+    )
+    nd.set_defaults(func=_nodes)
 
     camp = sub.add_parser("campaign", help="campaign management")
     csub = camp.add_subparsers(dest="campaign_cmd", required=True)
@@ -319,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     ci.set_defaults(func=_campaign_import)
     _add_operator_commands(sub, csub)
 
+    _add_web_commands(sub)
+    from app.authoring import add_commands as add_authoring_commands
+
+    add_authoring_commands(sub)  # script check|versions, chat
+
     rep = sub.add_parser("report", help="reports for sales operations (aggregates, no PII)")
     rsub = rep.add_subparsers(dest="report_cmd", required=True)
     rd = rsub.add_parser(
@@ -326,9 +429,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rd.add_argument("--date", help="YYYY-MM-DD, a calendar day in --tz (default: yesterday)")
     rd.add_argument("--campaign", help="one campaign by name (default: all with calls that day)")
-    rd.add_argument("--format", choices=["json", "csv"], default="json")
+    rd.add_argument(
+        "--format", choices=["json", "csv", "html"], default="json", help="html: one page, charts"
+    )
     rd.add_argument("--tz", help="timezone of the day (default: campaign.timezone)")
     rd.set_defaults(func=_report_daily)
+
+    crm = sub.add_parser("crm", help="CRM delivery: dead letters and their replay")
+    crmsub = crm.add_subparsers(dest="crm_cmd", required=True)
+    crmsub.add_parser("dead", help="list dead letters: outbox id, lead id, tries, error")
+    cr = crmsub.add_parser("replay", help="re-queue dead letters: delivered on the next pass")
+    which = cr.add_mutually_exclusive_group(required=True)
+    which.add_argument("--id", type=int, action="append", metavar="N", help="an outbox id")
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    crm.set_defaults(func=_crm)
 
     a = sub.add_parser("asr", help="speech recognition: transcribe files, adapt a model")
     asub = a.add_subparsers(dest="asr_cmd", required=True)

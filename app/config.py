@@ -30,6 +30,7 @@ class DatabaseConfig:
 class BusConfig:
     mqtt_url: str = ""
     topic_prefix: str = "callbot"
+    heartbeat_s: float = 2.0  # a node publishes its presence (calls, free slots) this often
 
 
 @dataclass
@@ -68,6 +69,12 @@ class SpeechConfig:
     whisper_model_dir: str = "build/models/whisper-base"
     asr_threads: int = 1
     asr_workers: int = 1
+    asr_device: str = "cpu"  # cpu | cuda | auto: where CTranslate2 runs Whisper
+    asr_compute_type: str = "int8"  # int8 (CPU); int8_float16 or float16 on a GPU
+    # batch recognition: finals of many calls arriving within this many ms are decoded
+    # together, at most asr_batch_max per batch (speech.asr.schedule); 0: one at a time
+    asr_batch_ms: int = 0
+    asr_batch_max: int = 8
     tts_engine: str = "espeak"
     tts_voice: str = "cmn-latn-pinyin"
     tts_speed: int = 150
@@ -92,6 +99,14 @@ class NluConfig:
     engine: str = "model"
     model_dir: str = "nlu/models/student-int8"
     min_confidence: float = 0.35
+    # skip the student when the linear model alone is this sure (top prob, top-1 minus top-2;
+    # nlu.ensemble, chosen on a dev split by nlu.training.cascade); cascade_tau 0: always both
+    cascade_tau: float = 0.95
+    cascade_margin: float = 0.15
+    # knowledge answers (a script's `knowledge:` file): hybrid (TF-IDF + the intent model's
+    # embedding) | lexical | fake; threshold 0: the engine's own, chosen on the dev questions
+    knowledge_engine: str = "hybrid"
+    knowledge_threshold: float = 0.0
 
 
 @dataclass
@@ -100,6 +115,29 @@ class CallflowConfig:
     no_input_timeout_s: float = 8.0
     max_call_s: float = 180.0
     continuation_s: float = 1.0  # callee resumes within this after a turn: one turn; 0: off
+    # transfer targets a script names ({transfer: agent}): "agent=sip:8001@10.0.0.1,..."
+    transfer_to: str = ""
+    transfer_mode: str = "auto"  # refer | bridge | auto (REFER, a bridge when REFER is refused)
+    # barge-in (callflow.bargein): an onset pauses the robot; speech longer than this stops it,
+    # shorter speech that is only backchannel words (嗯, 对, 好的) lets it resume; 0: stop at once
+    barge_in_backchannel_max_s: float = 0.8
+    barge_in_final_wait_s: float = 2.0  # a short utterance's end and words are awaited this long
+    barge_in_unclear_below: float = 0.4  # a short utterance heard less surely: not a barge-in
+    backchannels: str = ""  # comma list of backchannel words; empty: the built-in list
+    # call screening (callflow.screening): a person or a machine, before the greeting
+    screening: bool = True  # false: greet at the answer, unscreened
+    screen_greet_cap_s: float = 1.5  # greet by then after the answer unless the callee talks
+    screen_hold_max_s: float = 4.0  # a talking callee delays the greeting at most this long
+    screen_watch_s: float = 10.0  # then a beep or machine phrase still ends it this long
+
+
+@dataclass
+class RecordingConfig:
+    """Call recordings (``campaigns.recordings``): both directions, one folder per call."""
+
+    enabled: bool = False  # on: every script needs a recording_notice: line
+    folder: str = "var/recordings"
+    retention_days: int = 30  # older recordings are deleted by the node; 0: kept for ever
 
 
 @dataclass
@@ -119,6 +157,9 @@ class CampaignConfig:
     status_poll_s: float = 0.5  # how often the node re-reads which campaigns are running
     auto_complete: bool = True  # a running campaign with nothing left to dial -> completed
     shutdown_grace_s: float = 30.0  # SIGTERM/Ctrl-C: live calls may finish this long, then hang up
+    # a node's claim on a lead (or a CRM outbox row) lasts this long unless renewed (a live
+    # call's is, every third of it); a dead node's leads are dialled again after it
+    lease_s: float = 600.0
 
 
 @dataclass
@@ -137,6 +178,25 @@ class CrmConfig:
     timeout_s: float = 10.0
     poll_s: float = 5.0  # how often `main.py run` delivers the outbox
     allow_insecure_http: bool = False  # allow the token over plain http:// to a remote host
+    # issue 14: adapters hubspot | salesforce, signed webhooks, payload links, dead letters
+    webhook_secret: str = ""  # webhook: HMAC-SHA256 key (X-Callbot-Signature); set it in the env
+    base_url: str = ""  # hubspot: API base (default https://api.hubapi.com); salesforce: instance
+    unique_property: str = "phone"  # hubspot: the contact property a lead is found by
+    api_version: str = "v60.0"  # salesforce REST API version
+    external_id_field: str = ""  # salesforce: Lead external id field (upsert by lead id); ""=POST
+    console_url: str = ""  # base of the payload's call/transcript/recording links
+    max_tries: int = 8  # failed deliveries before an outbox row becomes a dead letter
+
+
+@dataclass
+class WebConfig:
+    """`main.py serve`: the console and its API (``web/``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_upload_mb: float = 20.0  # a larger lead list is refused (HTTP 413)
+    secret_file: str = "var/web-secret"  # signs session cookies; made (0600) if missing
+    secure_cookies: bool = False  # True behind HTTPS: cookies only over HTTPS
 
 
 @dataclass
@@ -151,6 +211,8 @@ class Config:
     callee: CalleeConfig = field(default_factory=CalleeConfig)
     crm: CrmConfig = field(default_factory=CrmConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
 
 class ConfigError(ValueError):

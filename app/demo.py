@@ -151,6 +151,14 @@ def _lead_ids(db: sessionmaker[Session], campaign_id: int) -> dict[int, str]:
         return {lead.id: lead.phone for lead in s.query(Lead).filter_by(campaign_id=campaign_id)}
 
 
+def _percentile(values: list[float], pct: int) -> float | None:
+    """The nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, -(-pct * len(ranked) // 100) - 1))]
+
+
 def _report(
     results: list[AttemptSummary],
     leads: dict[int, str],
@@ -160,6 +168,7 @@ def _report(
 ) -> int:
     failures = 0
     latencies: list[float] = []
+    heard: list[float] = []  # end of callee speech -> the reply's first frame on RTP
     recordings = {r.number: r.recording for r in callee.reports}
     for res in sorted(results, key=lambda r: leads[r.lead_id]):
         phone = leads[res.lead_id]
@@ -179,11 +188,13 @@ def _report(
                 if t.latency_ms is not None:
                     latencies.append(t.latency_ms)
                 d = t.detail
+                if d.get("heard_latency_ms") is not None:
+                    heard.append(d["heard_latency_ms"])
                 print(
                     f"  callee: {t.text!r:<28} intent={t.intent} conf={t.confidence:.2f} "
                     f"decode={d.get('decode_ms')}ms (after endpoint {d.get('asr_ms')}ms) "
                     f"nlu={d.get('nlu_ms')}ms partials={len(d.get('partials') or [])} "
-                    f"turn_latency={t.latency_ms}ms"
+                    f"turn_latency={t.latency_ms}ms heard_at_rtp={d.get('heard_latency_ms')}ms"
                 )
         if recordings.get(phone):
             print(f"  callee recording: {recordings[phone]}")
@@ -193,6 +204,8 @@ def _report(
         "outcomes_ok": len(results) - failures,
         "turn_latency_ms_p50": latencies[len(latencies) // 2] if latencies else None,
         "turn_latency_ms_max": latencies[-1] if latencies else None,
+        "rtp_latency_ms_p50": _percentile(heard, 50),
+        "rtp_latency_ms_p95": _percentile(heard, 95),
         "calls_wall_s": round(calls_s, 1),
         "total_wall_s": round(total_s, 1),
     }

@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING
 from app.config import Config
 
 if TYPE_CHECKING:
+    from callflow.bargein import BargeInPolicy
+    from callflow.gate import Screening
     from callflow.script import Script
     from callflow.session import CallSession
     from campaigns.store import ClaimedLead
     from crm_sync.base import CrmAdapter
     from nlu.base import IntentClassifier
+    from nlu.knowledge.base import KnowledgeBase
     from speech.asr.base import StreamingAsr
     from speech.cache import PromptCache
     from speech.tts.base import PromptSource, TtsEngine
@@ -111,7 +114,11 @@ def _asr_engine(cfg: Config, name: str, make_endpointer: EndpointerFactory) -> S
         from speech.asr.whisper import WhisperAsr
 
         whisper = WhisperAsr(
-            s.whisper_model_dir, cpu_threads=s.asr_threads, max_workers=s.asr_workers
+            s.whisper_model_dir,
+            device=s.asr_device,
+            compute_type=s.asr_compute_type,
+            cpu_threads=s.asr_threads,
+            max_workers=s.asr_workers,
         )
         confirm = None
         if s.vad_confirm:
@@ -125,6 +132,8 @@ def _asr_engine(cfg: Config, name: str, make_endpointer: EndpointerFactory) -> S
             speculate_ms=s.asr_speculate_ms or None,
             early_end_ms=(s.asr_early_end_ms or None) if s.asr_speculate_ms else None,
             confirm=confirm,
+            batch_ms=s.asr_batch_ms,
+            batch_max=s.asr_batch_max,
         )
     if name == "vosk":
         from speech.asr.vosk import VoskAsr
@@ -228,12 +237,46 @@ def make_nlu(cfg: Config) -> IntentClassifier:
     if n.engine in ("model", "linear", "student"):
         from nlu import load_classifier
 
-        return load_classifier(n.model_dir, min_confidence=n.min_confidence)
+        return load_classifier(
+            n.model_dir,
+            min_confidence=n.min_confidence,
+            cascade_tau=n.cascade_tau or None,
+            cascade_margin=n.cascade_margin,
+        )
     if n.engine == "fake":
         from nlu.fake import FakeClassifier
 
         return FakeClassifier()
     raise _unknown("NLU", n.engine, "model, fake")
+
+
+def make_knowledge(cfg: Config, script: Script, nlu: IntentClassifier) -> KnowledgeBase | None:
+    """The knowledge base of `script`'s ``knowledge:`` file (``nlu.knowledge_engine``), None
+    when it names none. ``hybrid`` uses the intent model's own sentence embedding (``embed``;
+    a model without one gives ``lexical``). A bad knowledge file is a ``ScriptError``: the
+    campaign using the script does not start."""
+    if script.knowledge is None:
+        return None
+    n = cfg.nlu
+    if n.knowledge_engine in ("hybrid", "lexical"):
+        from callflow.script import ScriptError
+        from nlu.knowledge.file import KnowledgeFileError
+        from nlu.knowledge.retrieval import open_knowledge_base
+
+        try:
+            return open_knowledge_base(
+                script.knowledge,
+                engine=n.knowledge_engine,
+                embed=getattr(nlu, "embed", None),
+                threshold=n.knowledge_threshold or None,
+            )
+        except KnowledgeFileError as exc:
+            raise ScriptError(str(exc)) from None
+    if n.knowledge_engine == "fake":
+        from nlu.knowledge.fake import FakeKnowledgeBase
+
+        return FakeKnowledgeBase()
+    raise _unknown("knowledge", n.knowledge_engine, "hybrid, lexical, fake")
 
 
 def make_crm(cfg: Config) -> CrmAdapter | None:
@@ -251,16 +294,39 @@ def make_crm(cfg: Config) -> CrmAdapter | None:
             return WebhookCrm(
                 c.webhook_url,
                 token=c.token or None,
+                secret=c.webhook_secret or None,
                 timeout_s=c.timeout_s,
                 allow_insecure_http=c.allow_insecure_http,
             )
         except CrmConfigError as exc:  # e.g. a token over plain http: refused at start
             raise EngineConfigError(str(exc)) from None
+    if c.engine in ("hubspot", "salesforce"):
+        from crm_sync import make_api_crm
+
+        try:
+            return make_api_crm(c.engine, c)
+        except ValueError as exc:  # CrmConfigError: a missing token or URL, insecure http
+            raise EngineConfigError(str(exc)) from None
     if c.engine == "fake":
         from crm_sync.fake import FakeCrm
 
         return FakeCrm()
-    raise _unknown("crm", c.engine, "none, webhook, fake")
+    raise _unknown("crm", c.engine, "none, webhook, hubspot, salesforce, fake")
+
+
+def barge_in_policy(cfg: Config) -> BargeInPolicy:
+    """The call flow's barge-in knobs (``callflow.bargein``) from the config."""
+    from callflow.bargein import BargeInPolicy, parse_backchannels
+
+    flow = cfg.callflow
+    if flow.barge_in_backchannel_max_s < 0 or flow.barge_in_final_wait_s < 0:
+        raise EngineConfigError("callflow.barge_in_* durations must be >= 0")
+    return BargeInPolicy(
+        backchannel_max_s=flow.barge_in_backchannel_max_s,
+        final_wait_s=flow.barge_in_final_wait_s,
+        unclear_below=flow.barge_in_unclear_below,
+        backchannels=parse_backchannels(flow.backchannels),
+    )
 
 
 def make_session_factory(
@@ -271,14 +337,24 @@ def make_session_factory(
     prompts: PromptSource,
 ) -> Callable[[CallHandle, ClaimedLead], CallSession]:
     """One CallSession per answered call of `script`'s campaign, sharing the node's engines."""
+    from callflow.personal import lead_fields
     from callflow.session import CallSession
 
+    knowledge = make_knowledge(cfg, script, nlu)
     if script.intents:  # the script's own few-shot intents, on top of the shared model
         from nlu import with_custom_intents
 
         nlu = with_custom_intents(nlu, script.intents)
 
+    from callflow.transfer import TransferPolicy, parse_targets
+
+    transfer = TransferPolicy(parse_targets(cfg.callflow.transfer_to), cfg.callflow.transfer_mode)
+
+    barge_in = barge_in_policy(cfg)
+    screening = make_screening(cfg)
+
     def make(call: CallHandle, lead: ClaimedLead) -> CallSession:
+        fields = lead_fields(lead.name, lead.extra)  # personal lines (PII: never logged)
         return CallSession(
             call=call,
             script=script,
@@ -290,6 +366,32 @@ def make_session_factory(
             continuation_s=cfg.callflow.continuation_s,
             asr_prompt=script.asr_prompt,
             context={"lead_id": lead.lead_id, "timezone": lead.timezone},
+            transfer=transfer,
+            barge_in=barge_in,
+            screening=screening,
+            knowledge=knowledge,
+            lead=fields,
         )
 
     return make
+
+
+def make_screening(cfg: Config) -> Screening | None:
+    """The call screening's parts (``callflow.gate``): webrtcvad + tone cues per call phase;
+    None when ``callflow.screening`` is off."""
+    flow = cfg.callflow
+    if not flow.screening:
+        return None
+    from callflow.gate import Screening
+    from callflow.screening import ScreenConfig
+    from speech.amd import AudioCues
+
+    try:
+        timing = ScreenConfig(
+            greet_cap_s=flow.screen_greet_cap_s,
+            hold_max_s=flow.screen_hold_max_s,
+            watch_s=flow.screen_watch_s,
+        )
+    except ValueError as exc:
+        raise EngineConfigError(f"callflow.screen_*: {exc}") from None
+    return Screening(make_cues=AudioCues, config=timing)

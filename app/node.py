@@ -10,7 +10,11 @@ side until `stop` is set (SIGTERM, Ctrl-C):
   reads the status before each claim and each dial) and its loop ends when its calls in
   progress have; a running one with nothing left to dial is marked completed
   (``campaign.auto_complete``);
-- the outbox loop, delivering qualified leads to the CRM every ``crm.poll_s``.
+- the outbox loop, delivering qualified leads to the CRM every ``crm.poll_s``;
+- the recording sweep (``recording.enabled``): recordings past ``recording.retention_days``
+  are deleted every hour;
+- the report loop: once today is ``report.daily_after_min`` old in ``campaign.timezone``,
+  yesterday's daily report (JSON, CSV, HTML) is written to ``report.folder``, once.
 
 Supervision: a loop whose pass fails (the database locked or unreachable, the CRM, anything
 unexpected) logs the failure's type (never its text: it may hold a lead's phone) and runs again
@@ -26,16 +30,20 @@ their leases expire into the retry policy).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
+from app import cluster as cluster_loops
 from app.config import Config
 from app.preflight import preflight
-from app.runtime import Runtime
+from app.runtime import Runtime, dial_plan
 from campaigns.lifecycle import complete_if_done
+from campaigns.report_files import ensure_daily
 from campaigns.store import settle_expired_leases
 from crm_sync.outbox import deliver_pending
 from models import DIALABLE, Campaign
@@ -44,15 +52,28 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 0.5  # a failed pass: the first wait, doubling ...
 BACKOFF_MAX_S = 30.0  # ... up to this
+SWEEP_POLL_S = 3600.0  # how often recordings past their retention are deleted
+REPORT_POLL_S = 60.0  # how often the node looks whether yesterday's report files are due
 HANGUP_WAIT_S = 15.0  # after hanging up at the deadline: how long the outcomes may take to store
 
 
-async def run_node(cfg: Config, *, poll_s: float = 5.0, stop: asyncio.Event | None = None) -> None:
+async def run_node(
+    cfg: Config,
+    *,
+    poll_s: float = 5.0,
+    stop: asyncio.Event | None = None,
+    node_id: str | None = None,
+) -> None:
     """Run until `stop` is set (then shut down gracefully) or until cancelled. The CRM is
     ``crm.engine`` (with "none", qualified leads stay in the outbox). `poll_s`: pause between
-    a campaign's dialing passes. Raises ``PreflightError`` on a broken configuration."""
+    a campaign's dialing passes; `node_id`: the node's name on its leases, attempts and
+    presence (default: unique per process). Raises ``PreflightError`` on a broken
+    configuration."""
     preflight(cfg)
-    async with Runtime(cfg) as rt:
+    plan = dial_plan(cfg)
+    if node_id is not None:
+        plan = dataclasses.replace(plan, node=node_id)
+    async with Runtime(cfg, plan=plan) as rt:
         await Node(rt, poll_s).run(stop or asyncio.Event())
 
 
@@ -110,15 +131,39 @@ class Node:
                 supervise("CRM outbox", self._deliver, self.stopping, rt.cfg.crm.poll_s),
                 name="node.outbox",
             )
+        sweep: asyncio.Task[None] | None = None
+        if rt.recordings is not None:
+            sweep = asyncio.create_task(
+                supervise("recording sweep", self._sweep, self.stopping, SWEEP_POLL_S),
+                name="node.recordings",
+            )
+        reports: asyncio.Task[None] | None = None
+        if rt.cfg.report.folder:
+            reports = asyncio.create_task(
+                supervise("daily report", self._daily_report, self.stopping, REPORT_POLL_S),
+                name="node.reports",
+            )
+        closed = asyncio.Event()  # every call over and stored: lease renewal and presence end
+        cluster = [
+            asyncio.create_task(cluster_loops.renew_leases(rt, closed), name="node.leases"),
+            asyncio.create_task(cluster_loops.heartbeat(rt, closed), name="node.presence"),
+            asyncio.create_task(
+                cluster_loops.follow_control(rt, self._start_loops), name="node.control"
+            ),
+        ]
         try:
             await stop.wait()
             await self._shutdown(rt.cfg.campaign.shutdown_grace_s)
         finally:
             self.stopping.set()
-            tasks = [watch, statuses, *([outbox] if outbox else []), *self.campaigns.values()]
+            loops = [t for t in (outbox, reports, sweep) if t is not None]
+            tasks = [watch, statuses, *loops, *self.campaigns.values()]
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            closed.set()
+            cluster[-1].cancel()
+            await asyncio.gather(*cluster, return_exceptions=True)
 
     async def _shutdown(self, grace_s: float) -> None:
         """Stop claiming; let live calls end within `grace_s`; hang up the rest; wait for
@@ -149,10 +194,11 @@ class Node:
         return await self._start_loops()
 
     async def _start_loops(self) -> bool:
-        """Start a dialing loop for each running campaign that has none (a cheap read: run
-        every ``campaign.status_poll_s``)."""
+        """Reload edited scripts; start a dialing loop for each running campaign that has none
+        (cheap reads: run every ``campaign.status_poll_s``)."""
         if self.stopping.is_set():
             return False
+        await self.rt.refresh_scripts()  # an edited script applies to new calls (app.scripts)
         for campaign_id in await asyncio.to_thread(self._active_campaigns):
             loop = self.campaigns.get(campaign_id)
             if loop is None or loop.done():
@@ -217,9 +263,37 @@ class Node:
                 error,
             )
 
+    async def _daily_report(self) -> bool:
+        """Write yesterday's report files once, after local midnight (campaigns.report_files)."""
+        cfg = self.rt.cfg
+        day = await asyncio.to_thread(
+            ensure_daily,
+            self.rt.db,
+            tz=cfg.campaign.timezone,
+            cfg=cfg.report,
+            folder=Path(cfg.report.folder),
+            after_min=cfg.report.daily_after_min,
+        )
+        if day is not None:
+            log.warning("daily report written", extra={"day": day.isoformat()})
+        return True
+
+    async def _sweep(self) -> bool:
+        """Delete recordings past ``recording.retention_days`` (campaigns.recordings)."""
+        assert self.rt.recordings is not None
+        await asyncio.to_thread(self.rt.recordings.sweep, datetime.now(UTC))
+        return True
+
     async def _deliver(self) -> bool:
         assert self.rt.crm is not None
-        sent, failed = await deliver_pending(self.rt.db, self.rt.crm)
+        sent, failed = await deliver_pending(
+            self.rt.db,
+            self.rt.crm,
+            node=self.rt.plan.node,
+            lease=self.rt.plan.lease,
+            max_tries=self.rt.cfg.crm.max_tries,
+            console_url=self.rt.cfg.crm.console_url,
+        )
         if sent or failed:
             log.info("CRM outbox pass", extra={"sent": sent, "failed": failed})
         return True

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from app.config import Config, ConfigError
 from bus import make_bus
 from callflow.script import load_script
+from callflow.transfer import TransferPolicy, parse_targets
 from models import init_db
 from nlu.base import INTENTS
 
@@ -37,7 +38,8 @@ def preflight(cfg: Config) -> None:
     """Raise PreflightError for the first setting that cannot work."""
     check_trunk_uri(cfg.telephony.trunk_uri)
     _check_trunk_credentials(cfg)
-    _check_script(cfg.callflow.script)
+    _check_transfer(cfg)
+    _check_script(cfg.callflow.script, recorded=cfg.recording.enabled)
     _check_bus(cfg.bus.mqtt_url, cfg.bus.topic_prefix)
     _check_crm(cfg)
     _check_database(cfg.database.url)
@@ -71,9 +73,16 @@ def _check_trunk_credentials(cfg: Config) -> None:
         )
 
 
-def _check_script(path: str) -> None:
+def _check_transfer(cfg: Config) -> None:
     try:
-        load_script(path, known_intents=INTENTS)
+        TransferPolicy(parse_targets(cfg.callflow.transfer_to), cfg.callflow.transfer_mode)
+    except ValueError as exc:
+        raise PreflightError(f"callflow.transfer_to / transfer_mode: {exc}") from None
+
+
+def _check_script(path: str, *, recorded: bool = False) -> None:
+    try:
+        load_script(path, known_intents=INTENTS, require_recording_notice=recorded)
     except Exception as exc:
         detail = str(exc).replace("\n", " ")
         raise PreflightError(f"callflow.script does not load: {detail}") from None
@@ -88,6 +97,14 @@ def _check_bus(url: str, prefix: str) -> None:
 
 def _check_crm(cfg: Config) -> None:
     c = cfg.crm
+    if c.max_tries < 1:
+        raise PreflightError(f"crm.max_tries must be at least 1, got {c.max_tries}")
+    if c.engine in ("hubspot", "salesforce") and not c.token:
+        raise PreflightError(
+            f"crm.engine is {c.engine} but crm.token is empty (set CALLBOT__CRM__TOKEN)"
+        )
+    if c.engine == "salesforce" and not c.base_url:
+        raise PreflightError("crm.engine is salesforce but crm.base_url (instance URL) is empty")
     if c.engine != "webhook":
         return
     if not c.webhook_url:

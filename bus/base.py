@@ -18,8 +18,9 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        """Deliver at least once to current subscribers (MQTT QoS 1)."""
+    async def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
+        """Deliver at least once to current subscribers (MQTT QoS 1); `retain`: the broker
+        also keeps it as the topic's last message for later subscribers (presence)."""
         ...
 
     def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:

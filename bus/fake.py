@@ -13,9 +13,9 @@ class RecordingBus(InProcessBus):
         super().__init__()
         self.published: list[Message] = []
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+    async def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
         self.published.append(Message(topic, dict(payload)))
-        await super().publish(topic, payload)
+        await super().publish(topic, payload, retain=retain)
 
     def topics(self) -> list[str]:
         return [m.topic for m in self.published]

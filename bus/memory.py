@@ -20,7 +20,8 @@ class InProcessBus:
     async def close(self) -> None:
         self._subs.clear()
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
+    async def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
+        """To the current subscribers (one process: nothing is retained for later ones)."""
         msg = Message(topic, dict(payload))
         for pattern, queue in list(self._subs):
             if topic_matches(pattern, topic):

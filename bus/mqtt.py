@@ -5,6 +5,10 @@ the oldest is dropped when full) and one connection task sends the queue, reconn
 capped exponential backoff and subscribing again to every pattern after each reconnect. An
 event is taken off the queue only once the broker has acknowledged it (QoS 1), so a restart
 loses nothing that fits in the queue.
+
+A `will` (topic, payload) is the node's last will: the broker publishes it, retained, when the
+connection drops without a goodbye (the node died or lost the network) after 1.5 `keepalive`
+periods, so the node's presence reads offline.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ RECONNECT_FIRST_S = 0.5  # the first wait after a lost connection, doubling ...
 RECONNECT_MAX_S = 30.0  # ... up to this
 START_WAIT_S = 5.0  # start() waits this long for the first connection, then goes on queueing
 QUEUE_MAX = 10_000  # events kept while the broker is away
+KEEPALIVE_S = 10  # the broker declares a silent client gone (its last will) after 1.5 of these
 
 
 def _aiomqtt() -> Any:
@@ -39,7 +44,15 @@ def _aiomqtt() -> Any:
 class MqttBus:
     """`url` is mqtt://[user:pass@]host[:port][/prefix]."""
 
-    def __init__(self, url: str, *, prefix: str = "callbot", client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "callbot",
+        client_id: str | None = None,
+        will: tuple[str, dict[str, Any]] | None = None,
+        keepalive_s: int = KEEPALIVE_S,
+    ) -> None:
         parsed = urlparse(url)
         if parsed.scheme not in ("mqtt", "tcp"):
             raise ValueError(f"MQTT_URL must start with mqtt://, got scheme {parsed.scheme!r}")
@@ -51,10 +64,13 @@ class MqttBus:
         self._password = parsed.password
         self._prefix = parsed.path.strip("/") or prefix
         self._client_id = client_id
+        self._will = None if will is None else (f"{self._prefix}/{will[0]}", json.dumps(will[1]))
+        self._keepalive_s = keepalive_s
         self._client: Any = None  # the live connection's client, None while disconnected
         self._runner: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
-        self._outbox: deque[tuple[str, str]] = deque()  # (full topic, JSON) not yet acknowledged
+        # (full topic, JSON, retain) not yet acknowledged by the broker
+        self._outbox: deque[tuple[str, str, bool]] = deque()
         self._wake = asyncio.Event()
         self._patterns: list[str] = []  # full topic patterns, subscribed again on reconnect
         self._dropped = 0
@@ -69,6 +85,11 @@ class MqttBus:
             await asyncio.wait_for(self._connected.wait(), START_WAIT_S)
         except TimeoutError:
             log.warning("MQTT broker not reachable yet; events are queued until it is")
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the broker is up."""
+        return self._connected.is_set()
 
     async def close(self) -> None:
         """Send what is queued (briefly, while connected), then disconnect."""
@@ -87,8 +108,9 @@ class MqttBus:
             self._runner = None
         await self._local.close()
 
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        """Queue the event for the broker (at least once, QoS 1); never waits for it."""
+    async def publish(self, topic: str, payload: dict[str, Any], *, retain: bool = False) -> None:
+        """Queue the event for the broker (at least once, QoS 1); never waits for it.
+        `retain`: the broker keeps it as the topic's last message (presence)."""
         if self._runner is None:
             raise RuntimeError("MqttBus.publish before start()")
         if len(self._outbox) >= QUEUE_MAX:
@@ -97,7 +119,7 @@ class MqttBus:
             if self._dropped in (1, 100) or self._dropped % 1000 == 0:
                 log.warning("MQTT queue full: %d oldest events dropped", self._dropped)
         data = json.dumps(payload, ensure_ascii=False, default=str)
-        self._outbox.append((f"{self._prefix}/{topic}", data))
+        self._outbox.append((f"{self._prefix}/{topic}", data, retain))
         self._wake.set()
 
     async def subscribe(self, pattern: str) -> AsyncGenerator[Message, None]:
@@ -127,6 +149,8 @@ class MqttBus:
                     username=self._user,
                     password=self._password,
                     identifier=self._client_id,
+                    keepalive=self._keepalive_s,
+                    will=None if self._will is None else aiomqtt.Will(*self._will, 1, True),
                 ) as client:
                     await self._serve(client)
             except* Exception as group:  # never the runner's end: log, wait, connect again
@@ -155,9 +179,10 @@ class MqttBus:
         """Send the queue in order; an event leaves it only once the broker has it."""
         while True:
             while self._outbox:
-                topic, data = self._outbox[0]
-                await client.publish(topic, data, qos=1)
-                if self._outbox and self._outbox[0] == (topic, data):
+                head = self._outbox[0]
+                topic, data, retain = head
+                await client.publish(topic, data, qos=1, retain=retain)
+                if self._outbox and self._outbox[0] is head:
                     self._outbox.popleft()
             self._wake.clear()
             if not self._outbox:

@@ -10,7 +10,7 @@ from typing import Any
 from core.vocab import Grade, Outcome
 from nlu.base import IntentResult
 from speech.asr.base import Final, Partial
-from telephony.base import Progress
+from telephony.base import Progress, TransferEnded
 
 from .machine import Finish, Handled
 from .timing import TurnTimes
@@ -42,6 +42,9 @@ class SessionResult:
     final_state: str
     turns: list[TurnRecord]
     answered_at: float | None = None  # time.time()
+    transfer: TransferEnded | None = None  # how a transfer to a person ended, if one was tried
+    # the mood scores (interest, hesitation, annoyance) of each callee turn (callflow.memory)
+    scores: list[dict[str, float]] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -63,6 +66,7 @@ class SessionResult:
             final_state=final_state,
             turns=turns,
             answered_at=answered_at,
+            scores=[dict(s) for s in finish.scores] if finish else [],
         )
 
 

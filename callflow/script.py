@@ -6,31 +6,77 @@ state has its own handler for that intent. A handler is a target state name, or 
   {goto: state}          move on
   {say: text}            answer in place and stay (e.g. "who are you?")
   {repeat: true}         say the current line again
+  {transfer: agent}      hand the call to a person: say ``transfer.say``, then transfer to the
+                         target named ``agent`` (its SIP URI is deployment config); if nobody
+                         answers, enter the ``transfer.failed`` state (``callflow.transfer``)
+  {send_dtmf: "1#"}      send DTMF digits (navigate an IVR); may come with ``goto``
+
+DTMF from the callee (``callflow.transfer``): ``dtmf:`` maps a key to an intent, per state and at
+the top level (a state's own mapping wins), e.g. ``dtmf: {"1": request_human, "2":
+complaint_dnc}``; a mapped key is taken as that intent, heard with certainty.
+
+``recording_notice:`` is a line said before the greeting (本次通话可能会被录音); a node that
+records calls loads scripts with ``require_recording_notice`` and refuses one without it.
 
 An ending state's ``end:`` names a ``core.vocab.Outcome`` and a qualified ending may carry a
-``grade:`` (``core.vocab.Grade``: A, B or C); any other value is a ScriptError.
+``grade:`` (``core.vocab.Grade``: A-D); any other value is a ScriptError.
 
 Clarification (``callflow.clarify``): ``clarify_below`` is the confidence under which a reply is
 not acted on as heard (default 0.6; 0 turns clarification off), and ``confirm`` maps an intent to
 the one short question that confirms it ("您是想了解价格吗？"); a weak reply whose intent has no
 question there is acted on as before.
+
+Decoder hints: ``asr_hints:`` lists replies callees typically give; joined, they are the
+recognizer's decoding prompt. A state may have its own ``asr_hints:`` (what is said after *its*
+line); while the call is in that state they replace the script's (``Script.prompt_for``).
+
+Personal lines (``callflow.personal``): any line may name a lead field or a remembered slot,
+``{lead.title|您}``, ``{lead.company|贵公司}``, ``{slot.time|改天}``; the text after ``|`` is
+said when the field is missing, or the script gives one fallback per field under
+``fallbacks: {lead.company: 贵公司}``. A placeholder with neither is a ScriptError, and so is an
+unknown ``{name}`` (``vars:`` are constants, filled in at load). Lines with placeholders are
+rendered in the call (``DialogState.lead`` / ``slots``); ``lines()`` pre-renders only their
+neutral form (every field missing), never a lead's own.
+
+Conditions (``callflow.when``; names from ``callflow.memory``: ``slot.X``, ``intent.X``,
+``score.X`` / ``score.X_max`` / ``score.X_avg``, ``lead.X``, ``turns``, ``outcome``), e.g.
+``"slot.budget > 5000 and not score.annoyance > 0.6"``. Unknown slots (``callflow.memory.SLOTS``
+plus the script's own ``slots: [name, ...]``), intents or scores are ScriptErrors at load.
+  - a handler may be a list tried in order, the first whose ``when:`` holds is taken (an item
+    without ``when:`` always holds; none holding: the reply is unusable)::
+
+        affirm: [{when: "slot.budget", goto: qualify}, {goto: ask_budget}]
+        hesitate: [{when: "score.hesitation > 0.5", say: "现在签约有八折…"}, {goto: qualify}]
+
+  - a state may be skipped: ``skip_if: "slot.team_size"`` with ``skip_to: next_state``
+    (default: the state's ``default`` goto), so the robot never asks what it was told;
+  - ``grading:`` rules give the lead's grade A-D when the outcome is known
+    (``callflow.grading``): ``[{grade: A, when: "intent.book_meeting and
+    slot.decision_maker"}, {grade: D, when: "true"}]``; no rule holding: the state's ``grade:``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from core.vocab import Grade, Outcome
 from core.yamlload import YamlLoadError, load_yaml
 
+from . import memory, personal
+from .bargein import parse_say
 from .clarify import DEFAULT_THRESHOLD, FALLBACK
+from .grading import Rule, parse_grading
+from .silence import Silence, parse_silence
+from .voicemail import Voicemail, parse_voicemail
+from .when import Condition, WhenError, compile_when
 
 _V = TypeVar("_V", Outcome, Grade)
 
 DEFAULT_CLARIFY_BELOW = DEFAULT_THRESHOLD  # measured: see callflow.clarify
+DEFAULT_TRANSFER_SAY = "好的，正在为您转接人工顾问，请稍候。"
 
 
 class ScriptError(ValueError):
@@ -42,6 +88,26 @@ class Handler:
     goto: str | None = None
     say: str | None = None
     repeat: bool = False
+    transfer: str | None = None  # a transfer target's name
+    send_dtmf: str | None = None  # digits to send (with `goto` or alone)
+    answer: str | None = None  # "knowledge": answer in place from the script's knowledge file
+    fallback: str | None = None  # said in place when the knowledge file has no answer
+    # a handler list: (condition or None, handler) tried in order (``pick``)
+    branches: tuple[tuple[Condition | None, Handler], ...] = ()
+
+    def pick(self, env: Mapping[str, Any]) -> Handler | None:
+        """The handler to act on in `env` (``callflow.memory.environment``): itself, or the
+        first branch whose condition holds (None: no branch holds)."""
+        if not self.branches:
+            return self
+        for cond, h in self.branches:
+            if cond is None or cond.holds(env):
+                return h
+        return None
+
+    def flat(self) -> tuple[Handler, ...]:
+        """Itself, or its branches' handlers (for checks and the fixed lines)."""
+        return tuple(h for _, h in self.branches) if self.branches else (self,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +119,12 @@ class State:
     end: Outcome | None = None  # outcome, for an ending state
     grade: Grade | None = None  # lead grade for qualified endings
     interruptible: bool = True
+    # the line's parts when some may not be interrupted (callflow.bargein.parse_say); () = one
+    segments: tuple[tuple[str, bool], ...] = ()
+    dtmf: Mapping[str, str] = field(default_factory=dict)  # key -> intent
+    asr_prompt: str | None = None  # the state's own ``asr_hints:``; None: the script's
+    skip_if: Condition | None = None  # entering it when this holds goes on to `skip_to`
+    skip_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +142,38 @@ class Script:
     asr_prompt: str | None = None
     clarify_below: float = DEFAULT_CLARIFY_BELOW  # confidence under which a reply is clarified
     confirm: Mapping[str, str] = field(default_factory=dict)  # intent -> confirmation question
+    silence: Silence | None = None  # the silent-callee path (callflow.silence); None: reprompt
+    voicemail: Voicemail | None = None  # a message left after the beep (callflow.voicemail)
+    dtmf: Mapping[str, str] = field(default_factory=dict)  # key -> intent, in every state
+    transfer_say: str = DEFAULT_TRANSFER_SAY  # said before a transfer
+    transfer_failed: str | None = None  # state entered when the agent did not answer
+    recording_notice: str | None = None  # said before the greeting
+    knowledge: str | None = None  # the knowledge file (path; ``answer: knowledge`` handlers)
+    grading: tuple[Rule, ...] = ()  # callflow.grading
+    fallbacks: Mapping[str, str] = field(default_factory=dict)  # "lead.company" -> 贵公司
+    slots: frozenset[str] = memory.SLOTS  # slots conditions and lines may name
 
     def lines(self) -> list[str]:
         """Every fixed line the script can say (rendered once per campaign)."""
         out = [self.reprompt]
         for st in self.states.values():
             out.append(st.say)
-            out.extend(h.say for h in st.on.values() if h.say)
-        out.extend(h.say for h in self.global_on.values() if h.say)
+            out.extend(h.say for hs in st.on.values() for h in hs.flat() if h.say)
+        out.extend(h.say for hs in self.global_on.values() for h in hs.flat() if h.say)
         out.extend(self.confirm.values())
-        return list(dict.fromkeys(x for x in out if x))
+        for st in self.states.values():  # a line in parts is spoken (and cached) part by part
+            out.extend(text for text, _ in st.segments)
+        if self.silence is not None:
+            out.extend((self.silence.prompt, self.silence.goodbye))
+        out.extend(x for x in (self.recording_notice, self.transfer_say) if x)
+        if self.voicemail is not None:
+            out.append(self.voicemail.leave_message)
+        every = [self.global_on, *(st.on for st in self.states.values())]
+        out.extend(h.fallback for hs in every for x in hs.values() for h in x.flat() if h.fallback)
+        # a personal line is rendered per call (callflow.personal); only its neutral form (every
+        # field missing: no PII) is a fixed line
+        fixed = (personal.render(x, lead={}, slots={}, fallbacks=self.fallbacks) for x in out if x)
+        return list(dict.fromkeys(x for x in fixed if x))
 
     def handler(self, state: State, intent: str) -> Handler | None:
         if intent in state.on:
@@ -91,6 +185,20 @@ class Script:
     def expected(self, state: State) -> tuple[str, ...]:
         """The intents `state` handles itself or through ``global`` (a prior for the NLU)."""
         return tuple(dict.fromkeys([*state.on, *self.global_on]))
+
+    def prompt_for(self, node: str | None, default: str | None) -> str | None:
+        """The recognizer's decoding prompt while in state `node`: the state's own
+        ``asr_hints``, else `default` (the call's prompt: the script's ``asr_hints``)."""
+        state = self.states.get(node) if node is not None else None
+        if state is not None and state.asr_prompt is not None:
+            return state.asr_prompt
+        return default
+
+    def digit_intent(self, state: State | None, digit: str) -> str | None:
+        """The intent a DTMF key stands for in `state` (its own mapping, then the global)."""
+        if state is not None and digit in state.dtmf:
+            return state.dtmf[digit]
+        return self.dtmf.get(digit)
 
 
 _TOP_KEYS = frozenset(
@@ -109,6 +217,15 @@ _TOP_KEYS = frozenset(
         "clarify_below",
         "confirm",
         "ai_disclosure",
+        "knowledge",
+        "silence",
+        "voicemail",
+        "dtmf",
+        "transfer",
+        "recording_notice",
+        "grading",
+        "slots",
+        "fallbacks",
     }
 )
 # Phrases by which a greeting tells the callee they are talking to a machine. A script whose
@@ -124,8 +241,21 @@ DISCLOSURE_MARKERS = (
     "虚拟助手",
     "自动语音",
 )
-_STATE_KEYS = frozenset({"say", "on", "default", "end", "grade", "interruptible"})
-_HANDLER_KEYS = frozenset({"goto", "say", "repeat"})
+_STATE_KEYS = frozenset(
+    {
+        "say",
+        "on",
+        "default",
+        "end",
+        "grade",
+        "interruptible",
+        "dtmf",
+        "asr_hints",
+        "skip_if",
+        "skip_to",
+    }
+)
+_HANDLER_KEYS = frozenset({"goto", "say", "repeat", "transfer", "send_dtmf"})
 _DEFAULT_REPROMPT = "不好意思，我没有听清楚，您能再说一遍吗？"
 
 
@@ -169,6 +299,10 @@ def _mapping(raw: Any, where: str) -> Mapping[str, Any]:
 def _handler(raw: Any, where: str) -> Handler:
     if isinstance(raw, str):
         return Handler(goto=raw)
+    if isinstance(raw, list):
+        return _branches(raw, where)
+    if isinstance(raw, Mapping) and "answer" in raw:
+        return _answer_handler(raw, where)
     if isinstance(raw, Mapping):
         unknown = set(raw) - _HANDLER_KEYS
         if unknown:
@@ -177,11 +311,54 @@ def _handler(raw: Any, where: str) -> Handler:
             goto=_text(raw["goto"], f"{where}.goto") if "goto" in raw else None,
             say=_text(raw["say"], f"{where}.say") if "say" in raw else None,
             repeat=_flag(raw["repeat"], f"{where}.repeat") if "repeat" in raw else False,
+            transfer=_text(raw["transfer"], f"{where}.transfer") if "transfer" in raw else None,
+            send_dtmf=_digits(raw["send_dtmf"], f"{where}.send_dtmf")
+            if "send_dtmf" in raw
+            else None,
         )
-        if sum(x is not None and x is not False for x in (h.goto, h.say, h.repeat or None)) != 1:
-            raise ScriptError(f"{where}: a handler needs exactly one of goto, say, repeat")
+        kinds = sum(x is not None for x in (h.goto, h.say, h.repeat or None, h.transfer))
+        if kinds != 1 and not (kinds == 0 and h.send_dtmf):
+            raise ScriptError(
+                f"{where}: a handler needs exactly one of goto, say, repeat, transfer "
+                f"(send_dtmf alone or with goto)"
+            )
+        if h.send_dtmf and (h.say or h.repeat or h.transfer):
+            raise ScriptError(f"{where}: send_dtmf goes alone or with goto")
         return h
     raise ScriptError(f"{where}: a handler is a state name or a mapping, got {type(raw).__name__}")
+
+
+def _branches(raw: list[Any], where: str) -> Handler:
+    """A handler list: ``[{when: cond, goto: x}, ..., {goto: y}]`` (names checked later)."""
+    if not raw:
+        raise ScriptError(f"{where}: a handler list must not be empty")
+    out: list[tuple[Condition | None, Handler]] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            raise ScriptError(f"{at}: an item is a mapping ({{when: ..., goto: ...}})")
+        rest = {k: v for k, v in item.items() if k != "when"}
+        try:
+            cond = compile_when(item["when"]) if "when" in item else None
+        except WhenError as exc:
+            raise ScriptError(f"{at}.when: {exc}") from None
+        out.append((cond, _handler(rest, at)))
+    return Handler(branches=tuple(out))
+
+
+def _answer_handler(raw: Mapping[str, Any], where: str) -> Handler:
+    """``{answer: knowledge, fallback: "..."}``: answer in place from the knowledge file, or
+    say the fallback line when it has no answer confident enough (``callflow.knowledge``)."""
+    if set(raw) != {"answer", "fallback"}:
+        raise ScriptError(
+            f"{where}: an answer handler is exactly {{answer: knowledge, fallback: ...}}"
+        )
+    if raw["answer"] != "knowledge":
+        raise ScriptError(f"{where}.answer must be knowledge, got {raw['answer']!r}")
+    fallback = _text(raw["fallback"], f"{where}.fallback").strip()
+    if not fallback:
+        raise ScriptError(f"{where}.fallback must not be empty")
+    return Handler(answer="knowledge", fallback=fallback)
 
 
 def _handlers(raw: Any, where: str) -> dict[str, Handler]:
@@ -222,6 +399,7 @@ def parse_script(
     source: str,
     known_intents: Iterable[str],
     require_disclosure: bool = False,
+    require_recording_notice: bool = False,
 ) -> Script:
     """Check `data` (a loaded script file) strictly and build the Script; every mistake is
     a ScriptError naming `source` and the place (``states.greeting.on.affirm``).
@@ -236,14 +414,15 @@ def parse_script(
         return mapping[key]
 
     variables = _variables(data.get("vars"), source)
+    fallbacks = _fallbacks(data.get("fallbacks"), source)
 
     def fill(text: str, where: str) -> str:
         try:
-            return text.format(**variables)
-        except KeyError as exc:
-            raise ScriptError(f"{source}: {where} uses undefined variable {exc}") from None
-        except (ValueError, IndexError) as exc:
-            raise ScriptError(f"{source}: {where} has a bad placeholder: {exc}") from None
+            out = personal.fill_vars(text, variables)
+            personal.check_fallbacks(out, fallbacks)
+        except personal.TemplateError as exc:
+            raise ScriptError(f"{source}: {where}: {exc}") from None
+        return out
 
     own_intents = _own_intents(data.get("intents"), source)
     intents = set(known_intents) | set(own_intents)
@@ -256,9 +435,7 @@ def parse_script(
         for intent, h in handlers.items():
             if intent not in intents:
                 raise ScriptError(f"{source}: {where} handles unknown intent {intent!r}")
-            out[intent] = Handler(
-                h.goto, fill(h.say, f"{where}.{intent}") if h.say else None, h.repeat
-            )
+            out[intent] = _filled(h, f"{where}.{intent}", fill)
         return out
 
     states: dict[str, State] = {}
@@ -270,17 +447,24 @@ def parse_script(
         raw = {("on" if k is True else k): v for k, v in raw.items()}
         _known_keys(raw, _STATE_KEYS, f"{source}: {where}: unknown key")
         default = raw.get("default")
+        interruptible = _flag(raw.get("interruptible", True), f"{source}: {where}.interruptible")
+        say, segments = _line(need(raw, "say", where), interruptible, f"{source}: {where}", fill)
         states[name] = State(
             name=name,
-            say=fill(_text(need(raw, "say", where), f"{source}: {where}.say"), f"{where}.say"),
+            say=say,
+            segments=segments,
             on=filled(_handlers(raw.get("on"), f"{source}: {where}.on"), f"{where}.on"),
             default=_handler(default, f"{source}: {where}.default")
             if default is not None
             else None,
             end=_vocab(Outcome, raw.get("end"), f"{source}: {where}.end"),
             grade=_vocab(Grade, raw.get("grade"), f"{source}: {where}.grade"),
-            interruptible=_flag(raw.get("interruptible", True), f"{source}: {where}.interruptible"),
+            interruptible=interruptible,
+            dtmf=_keys(raw.get("dtmf"), f"{source}: {where}.dtmf", intents),
+            asr_prompt=_asr_prompt(raw.get("asr_hints"), f"{source}: {where}"),
+            **_skip(raw, f"{source}: {where}"),
         )
+    slots = memory.SLOTS | _declared_slots(data.get("slots"), source)
     script = Script(
         name=_text(need(data, "name", "the script"), f"{source}: name"),
         start=_text(need(data, "start", "the script"), f"{source}: start"),
@@ -298,11 +482,89 @@ def parse_script(
             data.get("clarify_below", DEFAULT_CLARIFY_BELOW), f"{source}: clarify_below"
         ),
         confirm=_questions(data.get("confirm"), source, intents, fill),
+        silence=_silence(data.get("silence"), source, fill),
+        voicemail=_voicemail(data.get("voicemail"), source, fill),
+        dtmf=_keys(data.get("dtmf"), f"{source}: dtmf", intents),
+        **_transfer(data.get("transfer"), source, fill),
+        recording_notice=_notice(data.get("recording_notice"), source, fill),
+        knowledge=_knowledge(data.get("knowledge"), source),
+        grading=_grading(data.get("grading"), source, intents, slots),
+        fallbacks=fallbacks,
+        slots=slots,
     )
+    _check_conditions(script, source, intents)
     _check_targets(script, source)
+    _check_answers(script, source)
+    _check_transfers(script, source)
+    if require_recording_notice and not script.recording_notice:
+        raise ScriptError(
+            f"{source}: calls are recorded, so the script needs a recording_notice: line said "
+            f"before the greeting (e.g. 本次通话可能会被录音)"
+        )
     if require_disclosure:
         _check_disclosure(script, data.get("ai_disclosure"), source)
     return script
+
+
+_DTMF_KEYS = frozenset("0123456789*#ABCD")
+
+
+def _digits(raw: Any, where: str) -> str:
+    """DTMF digits to send: 1-32 of 0-9, *, #, A-D."""
+    text = str(raw) if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(text, str) or not 0 < len(text) <= 32 or not set(text) <= _DTMF_KEYS:
+        raise ScriptError(f"{where} must be 1-32 DTMF keys (0-9 * # A-D), got {raw!r}")
+    return text
+
+
+def _keys(raw: Any, where: str, intents: set[str]) -> dict[str, str]:
+    """A ``dtmf:`` mapping: one key (quoted in YAML: "1") -> a known intent."""
+    out = {}
+    for key, intent in _mapping(raw, where).items():
+        if len(key) != 1 or key not in _DTMF_KEYS:
+            raise ScriptError(f"{where}: {key!r} is not one DTMF key (0-9 * # A-D)")
+        if not isinstance(intent, str) or intent not in intents:
+            raise ScriptError(f"{where}.{key} names unknown intent {intent!r}")
+        out[key] = intent
+    return out
+
+
+def _transfer(raw: Any, source: str, fill: Callable[[str, str], str]) -> dict[str, Any]:
+    """The ``transfer:`` section: ``say`` (before transferring), ``failed`` (a state)."""
+    section = _mapping(raw, f"{source}: transfer")
+    _known_keys(section, frozenset({"say", "failed"}), f"{source}: transfer: unknown key")
+    out: dict[str, Any] = {}
+    if "say" in section:
+        out["transfer_say"] = fill(_text(section["say"], f"{source}: transfer.say"), "transfer")
+    if "failed" in section:
+        out["transfer_failed"] = _text(section["failed"], f"{source}: transfer.failed")
+    return out
+
+
+def _notice(raw: Any, source: str, fill: Callable[[str, str], str]) -> str | None:
+    if raw is None:
+        return None
+    text = _text(raw, f"{source}: recording_notice").strip()
+    if not text:
+        raise ScriptError(f"{source}: recording_notice must not be empty")
+    return fill(text, "recording_notice")
+
+
+def _check_transfers(script: Script, source: str) -> None:
+    """A script that transfers names where to go when nobody answers: an existing state."""
+    handlers = [h for x in script.global_on.values() for h in x.flat()]
+    for st in script.states.values():
+        handlers.extend(h for x in st.on.values() for h in x.flat())
+        handlers.extend(st.default.flat() if st.default else [])
+    if script.transfer_failed is not None and script.transfer_failed not in script.states:
+        raise ScriptError(
+            f"{source}: transfer.failed names unknown state {script.transfer_failed!r}"
+        )
+    if any(h.transfer for h in handlers) and script.transfer_failed is None:
+        raise ScriptError(
+            f"{source}: the script transfers calls, so transfer.failed must name the state "
+            f"entered when the agent does not answer"
+        )
 
 
 def _check_disclosure(script: Script, phrase: Any, source: str) -> None:
@@ -318,6 +580,33 @@ def _check_disclosure(script: Script, phrase: Any, source: str) -> None:
             f"are talking to an AI: say so in it (e.g. 我是AI语音助手), or name the phrase it "
             f"uses in ai_disclosure:"
         )
+
+
+def _line(
+    raw: Any, interruptible: bool, where: str, fill: Callable[[str, str], str]
+) -> tuple[str, tuple[tuple[str, bool], ...]]:
+    """A state's ``say``: a string, or parts some of which may not be interrupted."""
+    try:
+        text, parts = parse_say(raw, interruptible)
+    except ValueError as exc:
+        raise ScriptError(f"{where}.say {exc}") from None
+    short = where.split(": ", 1)[-1]
+    parts = tuple((fill(t, f"{short}.say"), cut) for t, cut in parts)
+    return (fill(text, f"{short}.say") if not parts else "".join(t for t, _ in parts)), parts
+
+
+def _silence(raw: Any, source: str, fill: Callable[[str, str], str]) -> Silence | None:
+    try:
+        return parse_silence(raw, fill)
+    except ValueError as exc:
+        raise ScriptError(f"{source}: {exc}") from None
+
+
+def _voicemail(raw: Any, source: str, fill: Callable[[str, str], str]) -> Voicemail | None:
+    try:
+        return parse_voicemail(raw, fill)
+    except ValueError as exc:
+        raise ScriptError(f"{source}: {exc}") from None
 
 
 def _questions(
@@ -367,16 +656,63 @@ def _check_targets(script: Script, source: str) -> None:
         (f"states.{s.name}.on", s.on) for s in script.states.values()
     ]
     for where, handlers in every:
-        for intent, h in handlers.items():
-            if h.goto and h.goto not in names:
-                raise ScriptError(f"{source}: {where}.{intent} goes to unknown state {h.goto!r}")
+        for intent, hs in handlers.items():
+            for h in hs.flat():
+                if h.goto and h.goto not in names:
+                    raise ScriptError(
+                        f"{source}: {where}.{intent} goes to unknown state {h.goto!r}"
+                    )
     for s in script.states.values():
-        if s.default and s.default.goto and s.default.goto not in names:
-            raise ScriptError(f"{source}: states.{s.name}.default goes to unknown state")
+        for h in s.default.flat() if s.default else ():
+            if h.goto and h.goto not in names:
+                raise ScriptError(f"{source}: states.{s.name}.default goes to unknown state")
+        if s.skip_to is not None and s.skip_to not in names:
+            raise ScriptError(
+                f"{source}: states.{s.name}.skip_to names unknown state {s.skip_to!r}"
+            )
+
+
+def _knowledge(raw: Any, source: str) -> str | None:
+    """The ``knowledge:`` file, relative to the script's folder (``load_script`` resolves it)."""
+    if raw is None:
+        return None
+    text = _text(raw, f"{source}: knowledge").strip()
+    if not text:
+        raise ScriptError(f"{source}: knowledge must name a knowledge file")
+    return text
+
+
+def _check_answers(script: Script, source: str) -> None:
+    """An ``answer: knowledge`` handler needs the script to name its knowledge file."""
+    if script.knowledge is not None:
+        return
+    every = [("global", script.global_on)] + [
+        (f"states.{s.name}.on", s.on) for s in script.states.values()
+    ]
+    for where, handlers in every:
+        for intent, h in ((i, h) for i, x in handlers.items() for h in x.flat()):
+            if h.answer:
+                raise ScriptError(
+                    f"{source}: {where}.{intent} answers from knowledge but the script names "
+                    "no knowledge file (knowledge: FILE.yaml)"
+                )
+
+
+def _resolve_knowledge(script: Script, path: Path) -> Script:
+    if script.knowledge is None:
+        return script
+    found = path.parent / script.knowledge
+    if not found.is_file():
+        raise ScriptError(f"{path}: knowledge file {script.knowledge!r} not found at {found}")
+    return replace(script, knowledge=str(found))
 
 
 def load_script(
-    path: str | Path, *, known_intents: Iterable[str], require_disclosure: bool = True
+    path: str | Path,
+    *,
+    known_intents: Iterable[str],
+    require_disclosure: bool = True,
+    require_recording_notice: bool = False,
 ) -> Script:
     """Load and check the script at `path` with the strict YAML loader (no aliases, no
     duplicate keys, bounded size); every problem is a one-line ScriptError. A script a
@@ -388,6 +724,113 @@ def load_script(
         raise ScriptError(str(exc)) from None
     if not isinstance(data, Mapping):
         raise ScriptError(f"{p}: top level must be a mapping")
-    return parse_script(
-        data, source=str(p), known_intents=known_intents, require_disclosure=require_disclosure
+    script = parse_script(
+        data,
+        source=str(p),
+        known_intents=known_intents,
+        require_disclosure=require_disclosure,
+        require_recording_notice=require_recording_notice,
     )
+    return _resolve_knowledge(script, p)
+
+
+def _filled(h: Handler, where: str, fill: Callable[[str, str], str]) -> Handler:
+    """`h` with the script's vars in its lines (and in each branch's)."""
+    if h.branches:
+        branches = tuple(
+            (c, _filled(b, f"{where}[{i}]", fill)) for i, (c, b) in enumerate(h.branches)
+        )
+        return replace(h, branches=branches)
+    return replace(
+        h,
+        say=fill(h.say, where) if h.say else None,
+        fallback=fill(h.fallback, f"{where}.fallback") if h.fallback else None,
+    )
+
+
+def _skip(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A state's ``skip_if`` (a condition) and ``skip_to`` (default: its default's goto)."""
+    if "skip_if" not in raw:
+        if "skip_to" in raw:
+            raise ScriptError(f"{where}: skip_to needs skip_if")
+        return {}
+    try:
+        cond = compile_when(raw["skip_if"])
+    except WhenError as exc:
+        raise ScriptError(f"{where}.skip_if: {exc}") from None
+    target = raw.get("skip_to")
+    if target is None and isinstance(raw.get("default"), str):
+        target = raw["default"]
+    if target is None:
+        raise ScriptError(f"{where}: skip_if needs skip_to (the state to go on to)")
+    return {"skip_if": cond, "skip_to": _text(target, f"{where}.skip_to")}
+
+
+def _declared_slots(raw: Any, source: str) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x for x in raw):
+        raise ScriptError(f"{source}: slots must be a list of slot names")
+    return frozenset(raw)
+
+
+def _fallbacks(raw: Any, source: str) -> dict[str, str]:
+    """``fallbacks:`` ``lead.X`` / ``slot.X`` -> the words said when the field is missing."""
+    out = {}
+    for key, value in _mapping(raw, f"{source}: fallbacks").items():
+        space, _, name = key.partition(".")
+        if space not in ("lead", "slot") or not name:
+            raise ScriptError(f"{source}: fallbacks.{key}: a key is lead.NAME or slot.NAME")
+        out[key] = _text(value, f"{source}: fallbacks.{key}")
+    return out
+
+
+def _grading(raw: Any, source: str, intents: set[str], slots: frozenset[str]) -> tuple[Rule, ...]:
+    def check(name: str) -> str | None:
+        return memory.known_name(name, intents=intents, slots=slots)
+
+    try:
+        return parse_grading(raw, check)
+    except ValueError as exc:
+        raise ScriptError(f"{source}: {exc}") from None
+
+
+def _check_conditions(script: Script, source: str, intents: set[str]) -> None:
+    """Every ``when:``/``skip_if:`` names known slots, intents and scores; every placeholder
+    a known slot (lead fields: any column)."""
+
+    def check(cond: Condition | None, where: str) -> None:
+        if cond is None:
+            return
+        for name in cond.names():
+            problem = memory.known_name(name, intents=intents, slots=script.slots)
+            if problem:
+                raise ScriptError(f"{source}: {where}: {problem} in {cond.source!r}")
+
+    every = [("global", script.global_on)] + [
+        (f"states.{s.name}.on", s.on) for s in script.states.values()
+    ]
+    every += [
+        (f"states.{s.name}", {"default": s.default}) for s in script.states.values() if s.default
+    ]
+    for where, handlers in every:
+        for intent, h in handlers.items():
+            for i, (cond, _) in enumerate(h.branches):
+                check(cond, f"{where}.{intent}[{i}].when")
+    for s in script.states.values():
+        check(s.skip_if, f"states.{s.name}.skip_if")
+    for line in script_texts(script):
+        for space, name, _ in personal.placeholders(line):
+            if space == "slot" and name not in script.slots:
+                raise ScriptError(f"{source}: {{slot.{name}}}: unknown slot {name!r}")
+
+
+def script_texts(script: Script) -> list[str]:
+    """Every line the script can say, personal ones included (for checks)."""
+    texts = [script.reprompt, *script.confirm.values()]
+    for st in script.states.values():
+        texts.append(st.say)
+        handlers = [*st.on.values(), *([st.default] if st.default else [])]
+        texts.extend(h.say or h.fallback or "" for x in handlers for h in x.flat())
+    texts.extend(h.say or h.fallback or "" for x in script.global_on.values() for h in x.flat())
+    return [t for t in texts if t]

@@ -6,6 +6,8 @@ the moment that audio arrived, and pairs each ``Final`` with its ``SpeechEnded``
 (every utterance has one of each, in the same order) within half a frame of tolerance, never
 by float equality. Reply latency runs from the true end of the callee's speech to the moment
 the first audio of the robot's reply is queued: endpoint silence, decode and NLU included.
+The latency the callee hears runs on to the reply's first frame sent on RTP (the media
+worker's ``PlayoutStarted`` stamp, on the same host-wide monotonic clock).
 """
 
 from __future__ import annotations
@@ -78,12 +80,15 @@ class TurnClock:
         """Nothing was said in reply to the last turn: it has no latency."""
         self._awaiting = None
 
-    def reply_queued(self) -> None:
-        """The first audio of a robot line was queued now."""
-        if self._awaiting is not None:
-            turn, since = self._awaiting
+    def reply_queued(self) -> tuple[_HasLatency, float] | None:
+        """The first audio of a robot line was queued now; returns the callee turn it
+        answers and that turn's end of speech (for the latency where the callee hears it)."""
+        awaiting = self._awaiting
+        if awaiting is not None:
+            turn, since = awaiting
             turn.latency_ms = round((self._now() - since) * 1000, 1)
             self._awaiting = None
+        return awaiting
 
 
 class Countdown:

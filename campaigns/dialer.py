@@ -27,6 +27,12 @@ Stopping (a node's shutdown): `stop()` ends claiming at once, and each run retur
 calls have ended, every outcome stored; `hang_up_all()` cuts the calls still live at the
 deadline, whose outcomes are stored all the same. An outcome the machine decides mid-call (an
 opt-out above all) is stored at once (``campaigns.outcomes``), not only at the end.
+
+Leases (several nodes): a claim is handed to the node's ``campaigns.leases.LeaseKeeper`` in
+the claiming thread, so its renewal never waits for the event loop; a claim the keeper finds
+lost is not dialled, or its call is hung up (another node may dial the lead now), and its
+attempt is not stored (``store.ClaimLost``). A lead this dialer still holds is never claimed
+by it again meanwhile.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bus.base import Bus
-from callflow.session import OutcomeHook, SessionResult, TurnRecord
+from callflow.session import OutcomeHook, SessionResult, TurnHook, TurnRecord
 from core.vocab import Disposition, Grade, Outcome
 from telephony.base import (
     CallHandle,
@@ -54,13 +60,17 @@ from telephony.base import (
 
 from . import outcomes, store
 from .compliance import CallingWindow, FrequencyCap, zone
+from .leases import LeaseKeeper
 from .pacing import UNPACED, Pacer
+from .recordings import Recordings
 from .retry import DEFAULT as DEFAULT_RETRY_POLICY
 from .retry import RetryPolicy
 from .store import AttemptRecord, ClaimedLead
 
 log = logging.getLogger(__name__)
 
+CALL_STARTED = "call/started"  # bus topic: a dial placed (bus.topics lists every topic)
+CALL_TURN = "call/turn"  # bus topic: each turn of a live call (state, intent; no text)
 CALL_ENDED = "call/ended"  # bus topic: every stored attempt
 LEAD_QUALIFIED = "lead/qualified"  # bus topic: an attempt that qualified its lead
 
@@ -77,6 +87,14 @@ class ReportsOutcome(Protocol):
     hook before `run` and stores what it hears at once."""
 
     on_outcome: OutcomeHook | None
+
+
+@runtime_checkable
+class ReportsTurns(Protocol):
+    """A call runner that tells each turn (CallSession does): the dialer publishes
+    ``call/turn`` for live views."""
+
+    on_turn: TurnHook | None
 
 
 SessionFactory = Callable[[CallHandle, ClaimedLead], CallRunner]
@@ -163,12 +181,18 @@ class Dialer:
         share: FairShare | None = None,
         caps: FrequencyCap | None = None,
         retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        lease: timedelta = store.LEASE,
         pacer: Pacer | None = None,
+        recordings: Recordings | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         """`share`: the node's call slots, when several campaigns dial at once (see
         `FairShare`); None: this dialer's runs are limited by `max_concurrent` alone.
         `caps`: calls per number a day and a week (None: no cap); `retry`: delay and tries per
-        disposition; `pacer`: calls per second and per trunk, shared by the node's dialers."""
+        disposition; `pacer`: calls per second and per trunk, shared by the node's dialers;
+        `recordings`: where each call is recorded (None: calls are not recorded);
+        `leases`: renews the leases of this dialer's claims (None: nothing renews them, so a
+        call must end within `lease`)."""
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self._db_factory = db
@@ -185,12 +209,24 @@ class Dialer:
         self._caps = caps
         self._retry = retry
         self._pacer = pacer or Pacer(UNPACED)
+        self._recordings = recordings
+        self._recording: dict[int, str] = {}  # lead id -> its live call's recording folder
+        self._lease = lease  # how long a claim holds without renewal (`LeaseKeeper`)
+        self._leases = leases
+        self._held: set[int] = set()  # leads claimed by this dialer, their attempt not over
+        self._lost: set[int] = set()  # held leads whose claim the keeper found lost
         self._refused: set[int] = set()  # leads whose dial the pool refused (busy)
         self._undialed: set[int] = set()  # leads claimed by a run, their dial() not returned
         self._live: dict[int, CallHandle] = {}  # lead id -> its call, dialed and not yet over
+        self._telling: set[asyncio.Task[None]] = set()  # call/turn events being published
         self._early: dict[int, asyncio.Task[None]] = {}  # lead id -> its outcome's early write
         self._stopping = asyncio.Event()
         self._hanging_up = False
+
+    def use_sessions(self, make_session: SessionFactory) -> None:
+        """New calls get their sessions from `make_session` (an edited script reloaded by the
+        node); calls in progress keep the sessions, and the script, they started with."""
+        self._make_session = make_session
 
     def stop(self) -> None:
         """Claim no more leads; each run returns once its live calls are over and stored."""
@@ -203,6 +239,22 @@ class Dialer:
     @property
     def live_calls(self) -> int:
         return len(self._live)
+
+    def _lease_lost(self, lead_id: int) -> None:
+        """The lease keeper's report (on the event loop): `lead_id`'s claim is no longer
+        ours. Its live call is hung up (another node may dial the lead now: never two calls
+        at once); a lead not yet dialled is not dialled. An attempt being stored finds out
+        by itself (`store.ClaimLost`)."""
+        if lead_id not in self._held and lead_id not in self._undialed:
+            return
+        self._lost.add(lead_id)
+        call = self._live.get(lead_id)
+        if call is None:
+            return
+        log.error("a lease was lost before its call ended: hanging up", extra={"lead": lead_id})
+        task = asyncio.create_task(self._hang_up(call), name=f"dialer.lost[lead={lead_id}]")
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
 
     async def hang_up_all(self) -> None:
         """Hang up every live call (and any dialed from now on): their sessions end, and their
@@ -245,9 +297,18 @@ class Dialer:
         )
         if not running:
             return []
+        exclude = frozenset(self._held | self._undialed)  # never a second claim of one we hold
         return await self._db(
-            "claim",
-            store.claim_due_leads,
+            "claim", self._claim_and_hold, campaign_id, limit, exclude, give_up_on_stop=[]
+        )
+
+    def _claim_and_hold(
+        self, campaign_id: int, limit: int, exclude: frozenset[int]
+    ) -> list[ClaimedLead]:
+        """The claim, in a worker thread: its lease starts when the transaction does (not
+        when the job was queued), and the lease keeper holds the claimed leads from the
+        moment they are claimed, whatever the event loop is doing meanwhile."""
+        claimed = store.claim_due_leads(
             self._db_factory,
             campaign_id,
             limit=limit,
@@ -256,8 +317,12 @@ class Dialer:
             window=self._window,
             max_attempts=self._max_attempts,
             caps=self._caps,
-            give_up_on_stop=[],
+            lease=self._lease,
+            exclude=exclude,
         )
+        if self._leases is not None and claimed:
+            self._leases.hold(claimed, self._lease_lost)
+        return claimed
 
     async def _db(
         self,
@@ -290,7 +355,17 @@ class Dialer:
     async def attempt(self, lead: ClaimedLead) -> AttemptSummary | None:
         """Dial one claimed lead, run the call and store it. None when the telephony had no
         free slot after all (or the dialer stopped before the dial): the claim is released and
-        the lead is due again."""
+        the lead is due again; None too when the lease was lost meanwhile (nothing stored)."""
+        self._held.add(lead.lead_id)  # the lease keeper holds it since its claim
+        try:
+            return await self._attempt(lead)
+        finally:
+            if self._leases is not None:
+                self._leases.drop(lead.lead_id)
+            self._held.discard(lead.lead_id)
+            self._lost.discard(lead.lead_id)
+
+    async def _attempt(self, lead: ClaimedLead) -> AttemptSummary | None:
         started = self._now()
         try:
             result, error = await self._call(lead)
@@ -318,15 +393,19 @@ class Dialer:
         if early is not None:
             await asyncio.gather(early, return_exceptions=True)  # it logs its own failure
         rec = self._record(lead, started, result, error)
-        attempt_id = await self._db(
-            "record",
-            store.record_attempt,
-            self._db_factory,
-            rec,
-            max_attempts=self._max_attempts,
-            default_callback=self._default_callback(lead),
-            retry=self._retry,
-        )
+        try:
+            attempt_id = await self._db(
+                "record",
+                store.record_attempt,
+                self._db_factory,
+                rec,
+                max_attempts=self._max_attempts,
+                default_callback=self._default_callback(lead),
+                retry=self._retry,
+            )
+        except store.ClaimLost:
+            log.error("attempt not stored: its lease was lost", extra={"lead": lead.lead_id})
+            return None
         await self._publish(rec, attempt_id)
         turns = result.turns if result else []
         return AttemptSummary(
@@ -343,7 +422,7 @@ class Dialer:
             why = await self._db("dial check", store.dial_check, self._db_factory, lead)
             if why == "dnc":
                 raise _Listed
-            if why is not None or self.stopping:
+            if why is not None or self.stopping or lead.lead_id in self._lost:
                 raise _NotDialed
             call = await self._tel.dial(self._request(lead))
         except (TelephonyBusyError, _NotDialed, _Listed):
@@ -354,14 +433,26 @@ class Dialer:
         finally:
             self._undialed.discard(lead.lead_id)
         self._live[lead.lead_id] = call
+        await self._tell(
+            CALL_STARTED,
+            {
+                "node": self._node,
+                "campaign_id": lead.campaign_id,
+                "lead_id": lead.lead_id,
+                "attempt_no": lead.attempt_no,
+                "at": self._now().timestamp(),
+            },
+        )
         try:
-            if self._hanging_up:  # dialed after the shutdown deadline: end it at once
+            if self._hanging_up or lead.lead_id in self._lost:  # the deadline, or lost: end it
                 await self._hang_up(call)
             session = self._make_session(call, lead)
             if isinstance(session, ReportsOutcome):
                 session.on_outcome = lambda outcome, grade, _slots: self._outcome_known(
                     lead, outcome, grade
                 )
+            if isinstance(session, ReportsTurns):
+                session.on_turn = lambda node, turn: self._turn_told(lead, node, turn)
             return await session.run(), None
         except (OSError, RuntimeError, ValueError) as exc:
             log.warning("call failed: %s", type(exc).__name__, extra={"lead": lead.lead_id})
@@ -398,11 +489,16 @@ class Dialer:
             )
 
     def _request(self, lead: ClaimedLead) -> DialRequest:
+        record_dir = None
+        if self._recordings is not None:
+            record_dir = str(self._recordings.folder_for(lead.lead_id, self._now()))
+            self._recording[lead.lead_id] = record_dir
         return DialRequest(
             uri=self._trunk.uri(lead.phone),
             username=self._trunk.username or None,
             password=self._trunk.password or None,
             ring_timeout_s=self._trunk.ring_timeout_s,
+            record_dir=record_dir,
         )
 
     async def _publish(self, rec: AttemptRecord, attempt_id: int) -> None:
@@ -413,6 +509,7 @@ class Dialer:
             (
                 CALL_ENDED,
                 {
+                    "node": self._node,
                     "campaign_id": lead.campaign_id,
                     "lead_id": lead.lead_id,
                     "attempt_id": attempt_id,
@@ -427,16 +524,36 @@ class Dialer:
             payload = {"lead_id": lead.lead_id, "attempt_id": attempt_id, "grade": grade}
             events.append((LEAD_QUALIFIED, payload))
         for topic, payload in events:
-            try:
-                async with asyncio.timeout(PUBLISH_TIMEOUT_S):
-                    await self._bus.publish(topic, payload)
-            except Exception as exc:
-                log.warning(
-                    "bus event %s not sent: %s",
-                    topic,
-                    type(exc).__name__,
-                    extra={"attempt_id": attempt_id},
-                )
+            await self._tell(topic, payload)
+
+    def _turn_told(self, lead: ClaimedLead, node: str, turn: TurnRecord) -> None:
+        """The session's turn hook: publish ``call/turn`` off the call's path (ids, the state
+        and the intent only: never the text)."""
+        payload = {
+            "node": self._node,
+            "campaign_id": lead.campaign_id,
+            "lead_id": lead.lead_id,
+            "state": node,
+            "speaker": turn.speaker,
+            "intent": turn.intent,
+            "confidence": turn.confidence,
+        }
+        task = asyncio.create_task(self._tell(CALL_TURN, payload), name="dialer.tell_turn")
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
+
+    async def _tell(self, topic: str, payload: dict[str, Any]) -> None:
+        """Publish one event, best effort: one the bus cannot take is logged and dropped."""
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                await self._bus.publish(topic, payload)
+        except Exception as exc:
+            log.warning(
+                "bus event %s not sent: %s",
+                topic,
+                type(exc).__name__,
+                extra={"lead": payload.get("lead_id")},
+            )
 
     def _record(
         self, lead: ClaimedLead, started: datetime, res: SessionResult | None, error: str | None
@@ -466,6 +583,10 @@ class Dialer:
             final_state=res.final_state if res else None,
             slots=res.slots if res else {},
             turns=[asdict(t) for t in (res.turns if res else [])],
+            recording_path=self._recording.pop(lead.lead_id, None),
+            transfer_mode=res.transfer.mode if res and res.transfer else None,
+            agent_answered=res.transfer.answered if res and res.transfer else None,
+            scores=list(res.scores) if res else [],
         )
 
     def _default_callback(self, lead: ClaimedLead) -> datetime:
@@ -587,6 +708,9 @@ class _Run:
         self.d._undialed.difference_update(self.running.values())
         for task in self.running:
             task.cancel()
+        if self.d._leases is not None:  # an attempt cancelled before it ran drops nothing
+            for lead_id in self.running.values():
+                self.d._leases.drop(lead_id)
         if self.running:
             await asyncio.gather(*self.running, return_exceptions=True)
         if self.grant is not None:

@@ -16,9 +16,16 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.vocab import Grade, Outcome
-from models import DncEntry, Lead, LeadStatus
+from models import DncEntry, Lead, LeadStatus, write_transaction
 
-from .store import DEFAULT_GRADE, DUE_STATUSES, OUTCOME_STATUS, ClaimedLead, qualified_outbox
+from .store import (
+    DEFAULT_GRADE,
+    DUE_STATUSES,
+    OUTCOME_STATUS,
+    ClaimedLead,
+    qualified_outbox,
+    same_claim,
+)
 
 DNC_SOURCE = "callee"  # as store.record_attempt writes it
 
@@ -45,10 +52,11 @@ def record_outcome_now(
         return False
     status = OUTCOME_STATUS[outcome]
     with db.begin() as s:
+        write_transaction(s)
         if status is LeadStatus.DNC and s.get(DncEntry, lead.phone) is None:
             s.add(DncEntry(phone=lead.phone, source=DNC_SOURCE))
-        row = s.get(Lead, lead.lead_id)
-        if row is None or row.claimed_by != node:
+        row = s.get(Lead, lead.lead_id, with_for_update=True)  # after a settling of its lease
+        if row is None or row.claimed_by != node or not same_claim(lead.claimed_at, row.claimed_at):
             return True
         row.status = status
         if status is LeadStatus.QUALIFIED:

@@ -14,6 +14,11 @@ What belongs to the day:
   rows whose payload names no attempt count on the day of their `created_at`;
 - do-not-call entries added in it (the list is global: in the total row only).
 
+The funnel counts attempts: dialled, connected (answered), conversation (answered with at
+least one callee turn), qualified (outcome qualified); `intents` counts the callee turns of
+answered attempts; `by_hour` the dials and connects by the local hour (in the report's
+timezone) the dial started. The HTML page (`campaigns.report_html`) renders this dict only.
+
 Money (currency is a label from the config, no conversion): each answered call is billed in
 whole `billing_increment_s` increments, rounded up; cost = billed minutes x cost_per_minute +
 dials x cost_per_dial; value = sum of the qualified leads' grade values; roi = (value - cost) /
@@ -38,7 +43,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.vocab import Disposition, Grade, Outcome
-from models import OUTBOX_MAX_TRIES, CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn
+from models import CallAttempt, Campaign, DncEntry, Lead, OutboxItem, Turn
 
 from .compliance import zone
 
@@ -52,6 +57,7 @@ OUTCOMES: tuple[str, ...] = (  # every Outcome, the ones sales looks at first
     Outcome.DNC,
     Outcome.WRONG_PERSON,
     Outcome.HUMAN_REQUESTED,
+    Outcome.TRANSFERRED,
     Outcome.VOICEMAIL,
     Outcome.NO_RESPONSE,
     Outcome.HUNG_UP,
@@ -73,6 +79,11 @@ class ReportConfig:
     value_grade_a: float = 500.0  # what one qualified lead of grade A is worth
     value_grade_b: float = 200.0
     value_grade_c: float = 50.0
+    # `main.py run` writes yesterday's JSON, CSV and HTML here once today is `daily_after_min`
+    # minutes old in campaign.timezone (campaigns.report_files); empty: not written (config.yaml
+    # sets var/reports)
+    folder: str = ""
+    daily_after_min: int = 15
 
 
 class ReportError(ValueError):
@@ -90,6 +101,10 @@ class _Tally:
     qualified: dict[int, str] = field(default_factory=dict)  # lead id -> grade; ids stay here
     crm: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    conversations: int = 0  # answered attempts in which the callee said something
+    qualified_attempts: int = 0
+    intents: Counter[str] = field(default_factory=Counter)  # callee turns by intent
+    hours: list[list[int]] = field(default_factory=lambda: [[0, 0] for _ in range(24)])
 
 
 def parse_day(text: str) -> date:
@@ -204,6 +219,30 @@ def _row(t: _Tally, cfg: ReportConfig) -> dict[str, Any]:
         "value": round(value, 2),
         "roi": _r((value - cost) / cost if cost > 0 else None, 4),
         "cost_per_qualified": _r(cost / qualified if qualified else None, 2),
+        **_funnel(t),
+    }
+
+
+def _funnel(t: _Tally) -> dict[str, Any]:
+    """The funnel (attempts at each stage), callee intents (most frequent first) and the
+    answer rate by local hour of the dial: what the HTML report charts."""
+    return {
+        "funnel": {
+            "dialled": t.dials,
+            "connected": t.answered,
+            "conversation": t.conversations,
+            "qualified": t.qualified_attempts,
+        },
+        "intents": dict(sorted(t.intents.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "by_hour": [
+            {
+                "hour": h,
+                "dials": dials,
+                "answered": answered,
+                "answer_rate": _r(answered / dials if dials else None, 4),
+            }
+            for h, (dials, answered) in enumerate(t.hours)
+        ],
     }
 
 
@@ -228,10 +267,11 @@ class _Tallies:
 
 
 def _tally_attempts(
-    s: Session, in_day: list[Any], tallies: _Tallies, cfg: ReportConfig
+    s: Session, in_day: list[Any], tallies: _Tallies, cfg: ReportConfig, tz: ZoneInfo
 ) -> dict[int, int]:
     """Dials, connects, minutes, dispositions, outcomes and qualified leads of the day's
-    attempts; returns attempt id -> campaign id."""
+    attempts, and dials and connects by local hour (in `tz`) of the dial; returns attempt id ->
+    campaign id."""
     attempt_campaign: dict[int, int] = {}
     rows = s.execute(
         select(
@@ -243,14 +283,18 @@ def _tally_attempts(
             CallAttempt.outcome,
             CallAttempt.duration_s,
             Lead.grade,
+            CallAttempt.started_at,
         )
         .join(Lead, Lead.id == CallAttempt.lead_id)
         .where(*in_day)
     )
-    for aid, cid, lead_id, answered, disposition, outcome, duration_s, grade in rows:
+    for aid, cid, lead_id, answered, disposition, outcome, duration_s, grade, started in rows:
         attempt_campaign[aid] = cid
+        hour = _local_hour(started, tz)
         for t in tallies.of(cid):
             t.dials += 1
+            t.hours[hour][0] += 1
+            t.hours[hour][1] += 1 if answered else 0
             t.dispositions[disposition or NONE_KEY] += 1
             t.outcomes[outcome or NONE_KEY] += 1
             if answered:
@@ -259,7 +303,31 @@ def _tally_attempts(
                 t.billed_s += _billed_s(duration_s or 0.0, cfg.billing_increment_s)
             if outcome == Outcome.QUALIFIED:
                 t.qualified[lead_id] = _grade_key(grade)
+                t.qualified_attempts += 1
     return attempt_campaign
+
+
+def _local_hour(at: datetime, tz: ZoneInfo) -> int:
+    """The hour of day in `tz` of a stored UTC time (naive on SQLite, aware on PostgreSQL)."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(tz).hour
+
+
+def _tally_turns(s: Session, in_day: list[Any], tallies: _Tallies) -> None:
+    """Conversations (answered attempts with at least one callee turn) and the callee turns'
+    intents ("none": a turn the NLU gave no intent)."""
+    turns = (
+        select(CallAttempt.id, CallAttempt.campaign_id, Turn.intent)
+        .join(CallAttempt, CallAttempt.id == Turn.attempt_id)
+        .where(*in_day, Turn.speaker == "callee", CallAttempt.answered_at.is_not(None))
+        .order_by(CallAttempt.id)
+    )
+    talked: set[int] = set()
+    for aid, cid, intent in s.execute(turns):
+        for t in tallies.of(cid):
+            t.intents[intent or NONE_KEY] += 1
+            if aid not in talked:
+                t.conversations += 1
+        talked.add(aid)
 
 
 def _tally_latency(s: Session, in_day: list[Any], tallies: _Tallies) -> None:
@@ -291,8 +359,9 @@ def daily_report(
         in_day = [CallAttempt.started_at >= start, CallAttempt.started_at < end]
         if cid_filter is not None:
             in_day.append(CallAttempt.campaign_id == cid_filter)
-        attempt_campaign = _tally_attempts(s, in_day, tallies, cfg)
+        attempt_campaign = _tally_attempts(s, in_day, tallies, cfg, _zone(tz))
         _tally_latency(s, in_day, tallies)
+        _tally_turns(s, in_day, tallies)
         _tally_outbox(s, in_day, start, end, cid_filter, attempt_campaign, tallies.of)
         dnc_added = s.scalar(
             select(func.count())
@@ -343,7 +412,7 @@ def _tally_outbox(
         OutboxItem.id,
         OutboxItem.payload,
         OutboxItem.sent_at,
-        OutboxItem.tries,
+        OutboxItem.dead_at,
         Lead.campaign_id,
     )
     day_leads = select(CallAttempt.lead_id).where(*in_day)
@@ -366,7 +435,7 @@ def _tally_outbox(
         found[row[0]] = tuple(row)
     for row in s.execute(linked):
         found[row[0]] = tuple(row)
-    for oid, payload, sent_at, tries, lead_campaign in found.values():
+    for oid, payload, sent_at, dead_at, lead_campaign in found.values():
         aid = payload.get("attempt_id") if isinstance(payload, dict) else None
         if isinstance(aid, int) and not isinstance(aid, bool):
             if aid not in attempt_campaign:
@@ -379,8 +448,8 @@ def _tally_outbox(
         state = (
             "delivered"
             if sent_at is not None
-            else "failed"
-            if tries >= OUTBOX_MAX_TRIES
+            else "failed"  # a dead letter (crm_sync.outbox), until replayed
+            if dead_at is not None
             else "pending"
         )
         for t in tallies(cid):

@@ -18,8 +18,15 @@ from core.vocab import Disposition
 _RULE = re.compile(r"^\s*([a-z_]+)\s*=\s*(\d+(?:\.\d+)?)\s*([smhd])\s*(?:/\s*(\d+))?\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-DEFAULT_POLICY = "busy=30m, no_answer=2h, rejected=4h, failed=15m, worker_lost=5m"
-"""The delays the dialer had before they were configurable."""
+DEFAULT_POLICY = (
+    "busy=30m, no_answer=2h, rejected=4h, failed=15m, worker_lost=5m, "
+    "invalid_number=1d/1, powered_off=4h, suspended=1d/2, unreachable=1h, busy_in_call=20m, "
+    "voicemail=4h, call_screening=1d/2, ivr=1d/1"
+)
+"""The delays the dialer had before they were configurable, and those of the machines the
+call screening hears (``callflow.screening``): an invalid number (空号) and an IVR are never
+tried again (``/1``: done after their first such attempt), a phone switched off is tried a
+few hours later, one busy in another call soon."""
 
 
 @dataclass(frozen=True, slots=True)

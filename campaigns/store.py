@@ -25,12 +25,12 @@ campaign is next claimed: the lost attempt is recorded (disposition `worker_lost
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from core.vocab import Disposition, Grade, Outcome
@@ -64,9 +64,16 @@ OUTCOME_STATUS: dict[str, LeadStatus] = {
     Outcome.NOT_INTERESTED: LeadStatus.NOT_INTERESTED,
     Outcome.WRONG_PERSON: LeadStatus.DONE,
     Outcome.HUMAN_REQUESTED: LeadStatus.CALLBACK,
+    Outcome.TRANSFERRED: LeadStatus.DONE,  # a person has the lead now
 }
 DEFAULT_GRADE = Grade.B  # a qualified lead whose script named no grade
 LEASE_EXPIRED = "lease_expired"  # final state of an attempt whose node never reported back
+_PG_NUMBER_LOCKS = 0x6E756D  # advisory lock space of the per-number claim locks (PostgreSQL)
+
+
+class ClaimLost(Exception):
+    """The lead is no longer this node's claim (its lease expired and was settled as a lost
+    attempt, and perhaps claimed again): what this node has of the call is not stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,10 @@ class ClaimedLead:
     timezone: str
     attempt_no: int  # the lead's attempts including this one
     prior_status: LeadStatus  # the status the claim replaced: `release_claim` restores it
+    # what a script's personal lines may say (callflow.personal): PII, never logged
+    name: str = field(default="", repr=False)
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    claimed_at: datetime | None = None  # the claim's `lead.claimed_at`: which claim it is
 
 
 def claim_due_leads(
@@ -91,11 +102,16 @@ def claim_due_leads(
     window: CallingWindow,
     max_attempts: int,
     caps: FrequencyCap | None = None,
+    lease: timedelta = LEASE,
+    exclude: Collection[int] = (),
 ) -> list[ClaimedLead]:
-    """Claim up to `limit` leads that may be dialed now: status calling, leased to `node`,
-    their attempt counted. Expired leases of the campaign are settled first. Nothing is
-    claimed unless the campaign is running. `window`: the node's calling window (the
-    campaign's own hours and days replace its); `caps`: per-number limits (None: none)."""
+    """Claim up to `limit` leads that may be dialed now: status calling, leased to `node`
+    for `lease` (the node renews it while the call lasts: `renew_leases`), their attempt
+    counted. Expired leases of the campaign are settled first. Nothing is claimed unless the
+    campaign is running. `window`: the node's calling window (the campaign's own hours and
+    days replace its); `caps`: per-number limits (None: none); `exclude`: leads the caller
+    still holds an attempt of (a lease it lost, its call not yet over): never claimed again
+    by it meanwhile."""
     if limit <= 0:
         return []
     with db.begin() as s:
@@ -108,6 +124,8 @@ def claim_due_leads(
             return []
         window = window.override(camp.calling_hours, camp.calling_days)
         due = _due(campaign_id, now=now, max_attempts=max_attempts)
+        if exclude:
+            due.append(Lead.id.not_in(list(exclude)))
         tz = func.coalesce(Lead.timezone, camp.timezone)
         zones = _open_zones(s, due, tz, window, now)
         if not zones:
@@ -115,7 +133,7 @@ def claim_due_leads(
         allowed = _under_caps(tz, zones, caps, now) if caps and caps.active else tz.in_(zones)
         due.append(allowed)
         picked = s.execute(
-            select(Lead.id, Lead.phone, Lead.status, tz.label("tz"))
+            select(Lead.id, Lead.phone, Lead.status, tz.label("tz"), Lead.name, Lead.extra)
             .where(*due)
             .order_by(Lead.next_attempt_at.is_not(None), Lead.next_attempt_at, Lead.id)
             .limit(limit)
@@ -123,13 +141,16 @@ def claim_due_leads(
         ).all()
         if not picked:
             return []
+        if caps and caps.active:
+            _serialise_numbers(s, [row.phone for row in picked])
         claimed = s.execute(
             update(Lead)
             .where(Lead.id.in_([row.id for row in picked]), *due)  # still due: or not ours
             .values(
                 status=LeadStatus.CALLING,
                 claimed_by=node,
-                claimed_until=now + LEASE,
+                claimed_until=now + lease,
+                claimed_at=now,
                 attempts=Lead.attempts + 1,
             )
             .returning(Lead.id, Lead.attempts),
@@ -138,11 +159,34 @@ def claim_due_leads(
         attempt_no = {row.id: row.attempts for row in claimed}
         return [
             ClaimedLead(
-                row.id, campaign_id, row.phone, row.tz, attempt_no[row.id], LeadStatus(row.status)
+                row.id,
+                campaign_id,
+                row.phone,
+                row.tz,
+                attempt_no[row.id],
+                LeadStatus(row.status),
+                name=row.name or "",
+                extra=dict(row.extra or {}),
+                claimed_at=now,
             )
             for row in picked
             if row.id in attempt_no
         ]
+
+
+def _serialise_numbers(s: Session, phones: list[str]) -> None:
+    """On PostgreSQL, take a transaction lock per number about to be claimed (in one order,
+    so two claims never wait on each other in a cycle). A claim of the same number by
+    another node, in another campaign, waits for this transaction; its UPDATE then reads our
+    committed claim and counts it against the number's frequency caps. (SQLite: the write
+    lock already serialises every claim.)"""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    for phone in sorted(set(phones)):
+        s.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(:phone))"),
+            {"space": _PG_NUMBER_LOCKS, "phone": phone},
+        )
 
 
 def _due(campaign_id: int, *, now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
@@ -213,11 +257,7 @@ def settle_expired_leases(db: sessionmaker[Session], *, now: datetime, max_attem
     every poll, so a lead whose node died never stays `calling` while nobody claims). The
     write lock is taken only when a plain read finds an expired lease."""
     with db() as s:
-        expired = s.scalar(
-            select(Lead.id)
-            .where(Lead.status == LeadStatus.CALLING, Lead.claimed_until < now)
-            .limit(1)
-        )
+        expired = s.scalar(select(Lead.id).where(Lead.claimed_until < now).limit(1))
     if expired is None:
         return
     with db.begin() as s:
@@ -231,48 +271,116 @@ def _settle_expired_leases(
     """Leads whose claim expired (the node died or lost them mid-call) into the retry policy,
     for one campaign or (None) all.
 
-    The attempt the node never reported is recorded as `worker_lost` (`lease_expired`), so
-    attempts counted equal attempts recorded. The lead is due again at once (the lease was
-    its delay) or, on its last allowed attempt, `done`: never left `calling` for good.
+    The attempt the node never reported is recorded as `worker_lost` (`lease_expired`), from
+    the claim to the lease's end, so attempts counted equal attempts recorded and a lead's
+    attempts never overlap in time. A `calling` lead is due again at once (the lease was its
+    delay) or, on its last allowed attempt, `done`: never left `calling` for good. A lead
+    whose outcome was stored mid-call (`campaigns.outcomes`) keeps it.
     """
     which = [] if campaign_id is None else [Lead.campaign_id == campaign_id]
     lost = s.execute(
-        select(Lead.id, Lead.campaign_id, Lead.attempts, Lead.claimed_by, Lead.claimed_until)
-        .where(*which, Lead.status == LeadStatus.CALLING, Lead.claimed_until < now)
+        select(
+            Lead.id,
+            Lead.campaign_id,
+            Lead.status,
+            Lead.attempts,
+            Lead.claimed_by,
+            Lead.claimed_until,
+            Lead.claimed_at,
+        )
+        .where(*which, Lead.claimed_until < now)
         .with_for_update(skip_locked=True)
     ).all()
     for row in lost:
-        last = row.attempts >= max_attempts
-        settled = s.execute(
-            update(Lead)
-            .where(Lead.id == row.id, Lead.status == LeadStatus.CALLING, Lead.claimed_until < now)
-            .values(
-                status=LeadStatus.DONE if last else LeadStatus.RETRY,
-                next_attempt_at=None if last else row.claimed_until,
-                claimed_by=None,
-                claimed_until=None,
+        if _settle_one(s, row, now=now, max_attempts=max_attempts):
+            log.warning(
+                "a lease expired: attempt recorded as lost",
+                extra={"lead": row.id, "node": row.claimed_by},
             )
-            .returning(Lead.id),
+
+
+def _settle_one(s: Session, row: Any, *, now: datetime, max_attempts: int) -> bool:
+    """One expired lease (`row`, locked) settled; False if it changed meanwhile."""
+    values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "claimed_at": None}
+    if row.status == LeadStatus.CALLING:
+        last = row.attempts >= max_attempts
+        values["status"] = LeadStatus.DONE if last else LeadStatus.RETRY
+        values["next_attempt_at"] = None if last else row.claimed_until
+    settled = s.execute(
+        update(Lead)
+        .where(Lead.id == row.id, Lead.claimed_until < now)
+        .values(**values)
+        .returning(Lead.id),
+        execution_options={"synchronize_session": False},
+    ).all()
+    if not settled:
+        return False
+    s.add(
+        CallAttempt(
+            lead_id=row.id,
+            campaign_id=row.campaign_id,
+            node=row.claimed_by or "",
+            started_at=row.claimed_at or row.claimed_until - LEASE,
+            ended_at=row.claimed_until,
+            disposition=Disposition.WORKER_LOST,
+            final_state=LEASE_EXPIRED,
+            duration_s=0.0,
+        )
+    )
+    return True
+
+
+def renew_leases(
+    db: sessionmaker[Session],
+    claims: Mapping[int, datetime | None],
+    *,
+    node: str,
+    until: datetime,
+) -> set[int]:
+    """Extend `node`'s leases on `claims` (lead id -> the claim's `claimed_at`; None: any
+    claim of `node`) to `until`, so a long call keeps its lead. Returns the ids that are no
+    longer these claims (settled as lost, perhaps claimed again, or stored meanwhile by the
+    node itself): the node must not store their attempts (`record_attempt` refuses)."""
+    if not claims:
+        return set()
+    with db.begin() as s:
+        renewed = s.execute(
+            update(Lead)
+            .where(
+                Lead.id.in_(list(claims)),
+                Lead.claimed_by == node,
+                Lead.claimed_until.is_not(None),
+            )
+            .values(claimed_until=until)
+            .returning(Lead.id, Lead.claimed_at),
             execution_options={"synchronize_session": False},
         ).all()
-        if not settled:
-            continue
-        s.add(
-            CallAttempt(
-                lead_id=row.id,
-                campaign_id=row.campaign_id,
-                node=row.claimed_by or "",
-                started_at=row.claimed_until - LEASE,
-                ended_at=row.claimed_until,
-                disposition=Disposition.WORKER_LOST,
-                final_state=LEASE_EXPIRED,
-                duration_s=0.0,
-            )
-        )
-        log.warning(
-            "a lease expired: attempt recorded as lost",
-            extra={"lead": row.id, "closed": last, "node": row.claimed_by},
-        )
+    still = {row.id for row in renewed if same_claim(claims[row.id], row.claimed_at)}
+    return set(claims) - still
+
+
+def same_claim(token: datetime | None, claimed_at: datetime | None) -> bool:
+    """True when a lead's `claimed_at` is the claim `token` names (None: any claim). SQLite
+    gives back naive UTC datetimes, PostgreSQL aware ones: compared as instants."""
+    if token is None:
+        return True
+    if claimed_at is None:
+        return False
+
+    def utc(t: datetime) -> datetime:
+        return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+    return utc(token) == utc(claimed_at)
+
+
+def _owned(s: Session, lead_id: int, node: str, token: datetime | None = None) -> Lead | None:
+    """The lead, row-locked for this transaction, if it is still `node`'s claim (the one
+    taken at `token`, when given); else None. The lock orders this write after (or before) a
+    concurrent settling of the lease."""
+    row = s.get(Lead, lead_id, with_for_update=True)
+    if row is None or row.claimed_by != node or not same_claim(token, row.claimed_at):
+        return None
+    return row
 
 
 def release_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: str) -> bool:
@@ -284,13 +392,14 @@ def release_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: str) ->
     lead is due again at once. False if the claim is no longer this node's to release.
     """
     with db.begin() as s:
-        row = s.get(Lead, lead.lead_id)
-        if row is None or row.status != LeadStatus.CALLING or row.claimed_by != node:
+        write_transaction(s)
+        row = _owned(s, lead.lead_id, node, lead.claimed_at)
+        if row is None or row.status != LeadStatus.CALLING:
             return False
         due_again = lead.prior_status in DUE_STATUSES
         row.status = lead.prior_status if due_again else LeadStatus.RETRY
         row.attempts = lead.attempt_no - 1
-        row.claimed_by = row.claimed_until = None
+        row.claimed_by = row.claimed_until = row.claimed_at = None
         return True
 
 
@@ -324,13 +433,14 @@ def settle_listed_claim(db: sessionmaker[Session], lead: ClaimedLead, *, node: s
     so no attempt is counted or recorded; the lead is settled `dnc`. False if the claim is
     no longer this node's."""
     with db.begin() as s:
-        row = s.get(Lead, lead.lead_id)
-        if row is None or row.status != LeadStatus.CALLING or row.claimed_by != node:
+        write_transaction(s)
+        row = _owned(s, lead.lead_id, node, lead.claimed_at)
+        if row is None or row.status != LeadStatus.CALLING:
             return False
         row.status = LeadStatus.DNC
         row.attempts = lead.attempt_no - 1
         row.next_attempt_at = None
-        row.claimed_by = row.claimed_until = None
+        row.claimed_by = row.claimed_until = row.claimed_at = None
         return True
 
 
@@ -352,6 +462,10 @@ class AttemptRecord:
     final_state: str | None
     slots: dict[str, Any]
     turns: list[dict[str, Any]]
+    recording_path: str | None = None  # the call's recording folder (callee.wav, robot.wav)
+    transfer_mode: str | None = None  # a core.vocab.TransferMode, when a transfer was tried
+    agent_answered: bool | None = None  # whether the agent answered that transfer
+    scores: list[dict[str, float]] = field(default_factory=list)  # mood scores per callee turn
 
 
 def record_attempt(
@@ -363,31 +477,57 @@ def record_attempt(
     retry: RetryPolicy = DEFAULT_RETRY_POLICY,
 ) -> int:
     """Store the attempt, its turns and the lead's new status; returns the attempt id. An
-    attempt that settles nothing is retried by `retry` (delay and tries per disposition)."""
+    attempt that settles nothing is retried by `retry` (delay and tries per disposition).
+
+    Only while the lead is still `rec.node`'s claim (read under a row lock): a node that
+    stalled past its lease finds its lead settled as a lost attempt (perhaps dialled again by
+    another node) and raises `ClaimLost` instead of adding a second attempt beside it. The
+    do-not-call request of such a call is still kept (the callee asked)."""
     with db.begin() as s:
-        att = CallAttempt(
-            lead_id=rec.lead.lead_id,
-            campaign_id=rec.lead.campaign_id,
-            node=rec.node,
-            started_at=rec.started_at,
-            answered_at=rec.answered_at,
-            ended_at=rec.ended_at,
-            disposition=rec.disposition,
-            sip_code=rec.sip_code,
-            sip_reason=rec.sip_reason,
-            hangup_by=rec.hangup_by,
-            outcome=rec.outcome,
-            final_state=rec.final_state,
-            duration_s=(rec.ended_at - (rec.answered_at or rec.ended_at)).total_seconds(),
-        )
-        s.add(att)
-        s.flush()
-        for i, t in enumerate(rec.turns):
-            s.add(Turn(attempt_id=att.id, seq=i, **t))
-        lead = s.get(Lead, rec.lead.lead_id)
-        assert lead is not None
-        _update_lead(s, lead, rec, att.id, max_attempts, default_callback, retry)
-        return att.id
+        write_transaction(s)
+        lead = _owned(s, rec.lead.lead_id, rec.node, rec.lead.claimed_at)
+        if lead is not None:
+            return _store_attempt(s, lead, rec, max_attempts, default_callback, retry)
+        if rec.outcome is Outcome.DNC and s.get(DncEntry, rec.lead.phone) is None:
+            s.add(DncEntry(phone=rec.lead.phone, source="callee"))
+    raise ClaimLost(rec.lead.lead_id)
+
+
+def _store_attempt(
+    s: Session,
+    lead: Lead,
+    rec: AttemptRecord,
+    max_attempts: int,
+    default_callback: datetime,
+    retry: RetryPolicy,
+) -> int:
+    """The attempt's row and turns, and the lead's new status, in the caller's transaction."""
+    att = CallAttempt(
+        lead_id=rec.lead.lead_id,
+        campaign_id=rec.lead.campaign_id,
+        node=rec.node,
+        started_at=rec.started_at,
+        answered_at=rec.answered_at,
+        ended_at=rec.ended_at,
+        disposition=rec.disposition,
+        sip_code=rec.sip_code,
+        sip_reason=rec.sip_reason,
+        hangup_by=rec.hangup_by,
+        outcome=rec.outcome,
+        final_state=rec.final_state,
+        duration_s=(rec.ended_at - (rec.answered_at or rec.ended_at)).total_seconds(),
+        recording_path=rec.recording_path,
+        transfer_mode=rec.transfer_mode,
+        agent_answered=rec.agent_answered,
+        slots=rec.slots or None,
+        scores=rec.scores or None,
+    )
+    s.add(att)
+    s.flush()
+    for i, t in enumerate(rec.turns):
+        s.add(Turn(attempt_id=att.id, seq=i, **t))
+    _update_lead(s, lead, rec, att.id, max_attempts, default_callback, retry)
+    return att.id
 
 
 def _update_lead(
@@ -399,7 +539,9 @@ def _update_lead(
     default_callback: datetime,
     retry: RetryPolicy,
 ) -> None:
-    lead.claimed_by = lead.claimed_until = None
+    lead.claimed_by = lead.claimed_until = lead.claimed_at = None
+    if rec.slots:  # remembered across attempts: the latest value wins
+        lead.slots = {**(lead.slots or {}), **rec.slots}
     status = OUTCOME_STATUS.get(rec.outcome or "")
     if status is None:  # unanswered, voicemail, no response, hung up: try again later
         delay = retry.next_try(rec.disposition, lead.attempts, max_attempts)

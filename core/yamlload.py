@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 MAX_BYTES = 1 << 20  # 1 MiB: a large script is tens of kilobytes
 
@@ -76,6 +76,19 @@ _StrictLoader.add_implicit_resolver(
 
 def load_yaml(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "file") -> Any:
     """The YAML document in `path` (None for an empty file); `what` names it in errors."""
+    return load_yaml_marked(path, max_bytes=max_bytes, what=what)[0]
+
+
+Place = tuple[str | int, ...]
+"""Where a value sits in a document: its keys and list indexes from the top, e.g.
+``("states", "greeting", "on", "affirm")``."""
+
+
+def load_yaml_marked(
+    path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "file"
+) -> tuple[Any, dict[Place, int]]:
+    """`load_yaml`, plus the 1-based line of every key and list item by its place, so a
+    checker can name the line of a problem it finds in the loaded data (``script check``)."""
     p = Path(path)
     try:
         with p.open("rb") as f:
@@ -91,13 +104,37 @@ def load_yaml(path: str | Path, *, max_bytes: int = MAX_BYTES, what: str = "file
     except UnicodeDecodeError as exc:
         raise YamlLoadError(f"{p}: not UTF-8 (byte {exc.start})") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        loader = _StrictLoader(text)  # a SafeLoader subclass
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+        return data, _lines(node)
     except yaml.MarkedYAMLError as exc:
         raise YamlLoadError(f"{p}: {_where(exc)}{_what(exc)}") from None
     except yaml.YAMLError as exc:
         raise YamlLoadError(f"{p}: not valid YAML: {_one_line(str(exc))}") from None
     except RecursionError:
         raise YamlLoadError(f"{p}: nested too deeply") from None
+
+
+def _lines(node: Node | None) -> dict[Place, int]:
+    """The line of each key (mappings) and item (sequences) under `node`, by its place."""
+    out: dict[Place, int] = {}
+    todo: list[tuple[Place, Node | None]] = [((), node)]
+    while todo:
+        place, current = todo.pop()
+        if isinstance(current, MappingNode):
+            for key_node, value_node in current.value:
+                here = (*place, str(key_node.value))
+                out.setdefault(here, key_node.start_mark.line + 1)
+                todo.append((here, value_node))
+        elif isinstance(current, SequenceNode):
+            for index, item in enumerate(current.value):
+                out[(*place, index)] = item.start_mark.line + 1
+                todo.append(((*place, index), item))
+    return out
 
 
 def _where(exc: yaml.MarkedYAMLError) -> str:

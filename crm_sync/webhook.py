@@ -1,51 +1,70 @@
-"""Generic webhook CRM adapter: POST JSON to a URL (most CRMs accept an inbound webhook).
+"""Generic webhook CRM adapter: POST the payload as JSON to a URL, signed.
 
-A row counts as delivered only when this very POST is answered 2xx. Redirects are never
-followed: urllib would turn a 301/302/303 into a body-less GET to wherever the answer points,
-carrying the Bearer token, and report success. A redirect is a delivery failure that names
-itself (the URL in crm.webhook_url must be the final one). A token is refused over plain
-http:// to any host but loopback unless ``crm.allow_insecure_http`` says otherwise.
+Request::
+
+    POST <crm.webhook_url>
+    Content-Type: application/json; charset=utf-8
+    Idempotency-Key: callbot-outbox-<outbox id>     (the same on every retry of a row)
+    X-Callbot-Timestamp: <unix seconds>
+    X-Callbot-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>
+    Authorization: Bearer <crm.token>                (when a token is set)
+
+    {"kind": "lead.qualified", ...the payload of crm_sync.payload...}
+
+Verifying (the receiver): take the raw body bytes as received, compute
+``hmac.new(secret, timestamp.encode() + b"." + body, sha256).hexdigest()``, compare it with
+the header's hex in constant time, and refuse a timestamp more than a few minutes old (a
+replayed request). ``verify_signature`` below is that recipe. The secret is
+``crm.webhook_secret`` (set it in the environment: ``CALLBOT__CRM__WEBHOOK_SECRET``); without
+one the headers are not sent.
+
+A row counts as delivered only when this very POST is answered 2xx; redirects are never
+followed (``crm_sync.http``). A token is refused over plain http:// to any host but loopback
+unless ``crm.allow_insecure_http`` says otherwise.
 """
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import json
-import urllib.error
-import urllib.request
-from email.message import Message
-from typing import IO, Any
-from urllib.parse import urlsplit
+import hashlib
+import hmac
+import time
+from typing import Any
 
-from .base import CrmConfigError, CrmError
+from . import http
+from .http import is_loopback
+from .payload import idempotency_key
 
+__all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookCrm", "is_loopback", "sign"]
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow no redirect: the 3xx answer is raised as an HTTPError instead."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Message,
-        newurl: str,
-    ) -> None:
-        return None
+SIGNATURE_HEADER = "X-Callbot-Signature"
+TIMESTAMP_HEADER = "X-Callbot-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_SKEW_S = 300  # what verify_signature accepts by default
 
 
-def is_loopback(host: str | None) -> bool:
-    """Whether `host` (a URL's hostname) is this machine: localhost, 127.0.0.0/8 or ::1."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header's value for `body` sent at `timestamp` (unix seconds, text)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    *,
+    now: float | None = None,
+    max_skew_s: float = MAX_SKEW_S,
+) -> bool:
+    """The receiver's check: the signature matches and the timestamp is recent."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        sent = int(timestamp)
     except ValueError:
         return False
+    if abs((time.time() if now is None else now) - sent) > max_skew_s:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
 class WebhookCrm:
@@ -56,51 +75,32 @@ class WebhookCrm:
         url: str,
         *,
         token: str | None = None,
+        secret: str | None = None,
         timeout_s: float = 10.0,
         allow_insecure_http: bool = False,
     ) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CrmConfigError("crm.webhook_url must be an http:// or https:// URL with a host")
-        insecure = parts.scheme == "http" and not is_loopback(parts.hostname)
-        if token and insecure and not allow_insecure_http:
-            raise CrmConfigError(
-                "crm.webhook_url is plain http:// to a non-loopback host, so the CRM token "
-                "would travel unencrypted: use https://, or set crm.allow_insecure_http: true"
-            )
-        self._url, self._token, self._timeout = url, token, timeout_s
-        self._opener = urllib.request.build_opener(_RefuseRedirects)
+        self._url = http.check_url(
+            url,
+            "crm.webhook_url",
+            secret=bool(token),
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._token, self._secret, self._timeout = token, secret, timeout_s
+
+    def headers(self, payload: dict[str, Any], body: bytes) -> dict[str, str]:
+        """The request's headers for `body` (signed when a secret is set)."""
+        out = {IDEMPOTENCY_HEADER: idempotency_key(int(payload.get("outbox_id") or 0))}
+        if self._token:
+            out["Authorization"] = f"Bearer {self._token}"
+        if self._secret:
+            ts = str(int(time.time()))
+            out[TIMESTAMP_HEADER] = ts
+            out[SIGNATURE_HEADER] = sign(self._secret, ts, body)
+        return out
 
     async def deliver(self, kind: str, payload: dict[str, Any]) -> None:
-        await asyncio.to_thread(self._post, kind, payload)
-
-    def _post(self, kind: str, payload: dict[str, Any]) -> None:
-        body = json.dumps({"kind": kind, **payload}, ensure_ascii=False, default=str).encode()
-        req = urllib.request.Request(self._url, data=body, method="POST")
-        req.add_header("Content-Type", "application/json; charset=utf-8")
-        req.add_header("Idempotency-Key", str(payload.get("outbox_id", "")))
-        if self._token:
-            req.add_header("Authorization", f"Bearer {self._token}")
-        try:
-            with self._opener.open(req, timeout=self._timeout) as resp:
-                resp.read()
-                status, answered_by = resp.status, resp.geturl()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise _http_error(exc.code) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise CrmError(f"CRM unreachable: {type(exc).__name__}") from None
-        if not 200 <= status < 300 or answered_by != self._url:  # never expected: belt and braces
-            raise CrmError(f"CRM answered HTTP {status}, not a 2xx to this POST", retryable=False)
-
-
-def _http_error(code: int) -> CrmError:
-    if 300 <= code < 400:
-        # the same POST will be redirected again: only a corrected crm.webhook_url helps
-        return CrmError(
-            f"CRM answered a redirect (HTTP {code}), not followed: "
-            "set crm.webhook_url to the final URL",
-            retryable=False,
-        )
-    # 4xx other than 408/429 will not get better by retrying
-    return CrmError(f"CRM answered HTTP {code}", retryable=code >= 500 or code in (408, 429))
+        body = http.json_body({**payload, "kind": kind})
+        async with http.client(self._timeout) as client:
+            await http.send(
+                client, "POST", self._url, body=body, headers=self.headers(payload, body)
+            )

@@ -1,6 +1,7 @@
 """SQLAlchemy data model: the system of record."""
 
 from .db import DatabaseInUseError, init_db, make_engine, single_writer, upgrade, write_transaction
+from .scriptversions import ScriptVersion
 from .tables import (
     DIALABLE,
     OUTBOX_MAX_TRIES,
@@ -17,9 +18,14 @@ from .tables import (
     Turn,
     utcnow,
 )
+from .users import ApiToken, Role, User
 
 __all__ = [
     "DIALABLE",
+    "ApiToken",
+    "Role",
+    "ScriptVersion",
+    "User",
     "OUTBOX_MAX_TRIES",
     "Base",
     "CallAttempt",

@@ -83,6 +83,8 @@ class Campaign(Base):
     calling_hours: Mapped[str | None] = mapped_column(String(200))
     calling_days: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the script version it dials with (models.scriptversions); NULL: none pinned yet
+    script_version_id: Mapped[int | None] = mapped_column(Integer)
 
     leads: Mapped[list[Lead]] = relationship(back_populates="campaign")
 
@@ -109,7 +111,11 @@ class Lead(Base):
     callback_at: Mapped[datetime | None] = mapped_column()
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column()
+    claimed_at: Mapped[datetime | None] = mapped_column()  # when the current claim was taken
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # what the calls heard, remembered across attempts (callflow.memory: budget, team_size,
+    # wechat, ...; the latest value wins); NULL: nothing yet (or leads from before 0010)
+    slots: Mapped[dict[str, Any] | None] = mapped_column()
     # where the lead came from (a list's name, a web form) and whether it consented to calls;
     # NULL: not recorded (leads imported before migration 0004, or files without the column)
     source: Mapped[str | None] = mapped_column(String(200))
@@ -140,6 +146,15 @@ class CallAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(30))
     final_state: Mapped[str | None] = mapped_column(String(60))
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # the folder of the call's recording (callee.wav, robot.wav); NULL: none (or swept)
+    recording_path: Mapped[str | None] = mapped_column(String(500))
+    # a transfer to a person: a core.vocab.TransferMode, and whether the agent answered
+    transfer_mode: Mapped[str | None] = mapped_column(String(10))
+    agent_answered: Mapped[bool | None] = mapped_column()
+    # the conversation's memory at its end (callflow.memory) and the mood scores of each callee
+    # turn ([{"interest", "hesitation", "annoyance"}, ...]); NULL: before 0010, or unanswered
+    slots: Mapped[dict[str, Any] | None] = mapped_column()
+    scores: Mapped[list[dict[str, float]] | None] = mapped_column(JSON)
 
     lead: Mapped[Lead] = relationship(back_populates="attempts_list")
     turns: Mapped[list[Turn]] = relationship(back_populates="attempt", order_by="Turn.seq")
@@ -194,8 +209,10 @@ class CampaignDncEntry(Base):
 class OutboxItem(Base):
     """Must-deliver messages for the CRM, written in the same transaction as the outcome.
 
-    Pending while `sent_at` is NULL and `tries` < OUTBOX_MAX_TRIES; due when `next_try_at` is
-    NULL (never tried) or has passed. `created_at` stays the time the row was written.
+    Pending while `sent_at` and `dead_at` are NULL; due when `next_try_at` is NULL (never
+    tried) or has passed. A row that failed `crm.max_tries` times (or for good) gets `dead_at`:
+    a dead letter, replayed by `main.py crm replay`. `created_at` stays the time the row was
+    written.
     """
 
     __tablename__ = "outbox"
@@ -210,3 +227,8 @@ class OutboxItem(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_try_at: Mapped[datetime | None] = mapped_column()  # set by a failed try's backoff
+    # a dead letter since then: never retried until `main.py crm replay` clears it
+    dead_at: Mapped[datetime | None] = mapped_column()
+    # the node delivering the row, until when (crm_sync.outbox: one node per row at a time)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()

@@ -28,6 +28,11 @@ from nlu.fake import FakeClassifier
 from nlu.fewshot import CustomIntentClassifier, with_custom_intents
 from nlu.linear import MANIFEST, LinearIntentClassifier
 
+# the ensemble's cascade defaults (nlu.ensemble; chosen by nlu.training.cascade on a dev split)
+DEFAULT_CASCADE_TAU: Final = 0.95
+DEFAULT_CASCADE_MARGIN: Final = 0.15
+Cascade = tuple[float | None, float]
+
 DEFAULT_MODEL_DIR: Final = Path("build/nlu/linear")
 STUDENT_MODEL_DIR: Final = Path("nlu/models/student-int8")  # committed (nlu/models/README.md)
 BUILD_COMMAND: Final = (
@@ -76,7 +81,7 @@ def model_engine(folder: str | os.PathLike[str]) -> str:
 
 
 def _load_encoder(
-    folder: Path, min_confidence: float | None, linear_dir: str | None
+    folder: Path, min_confidence: float | None, linear_dir: str | None, cascade: Cascade
 ) -> IntentClassifier:
     """The student; with the linear model it ships (manifest "ensemble"), their average."""
     from nlu.encoder import EncoderIntentClassifier
@@ -96,6 +101,8 @@ def _load_encoder(
         linear,
         linear_weight=float(ensemble["linear_weight"]),
         min_confidence=min_confidence,
+        cascade_tau=cascade[0],
+        cascade_margin=cascade[1],
     )
 
 
@@ -104,6 +111,8 @@ def load_classifier(
     *,
     min_confidence: float | None = None,
     linear: str | None = None,
+    cascade_tau: float | None = DEFAULT_CASCADE_TAU,
+    cascade_margin: float = DEFAULT_CASCADE_MARGIN,
 ) -> LinearIntentClassifier | IntentClassifier:
     """Load an intent model folder; its manifest names the kind.
 
@@ -115,7 +124,9 @@ def load_classifier(
     model stored inside its folder when its manifest says so (``nlu.ensemble``). ``min_confidence``
     overrides the saved low-confidence threshold (below it -> ``other``). ``linear`` names another
     linear-model subfolder for the ensemble than the manifest's (``"linear"``: the text-only
-    model the phone-trained ``linear-ear`` replaced, kept as the benchmarks' baseline). Raises
+    model the phone-trained ``linear-ear`` replaced, kept as the benchmarks' baseline).
+    ``cascade_tau``/``cascade_margin``: the ensemble skips the student when the linear model
+    alone is that sure (``nlu.ensemble``; ``cascade_tau=None``: always both). Raises
     ModelNotFoundError naming the build command when the folder has no model.
     """
     folder = _resolve(path)
@@ -125,5 +136,5 @@ def load_classifier(
             f"{BUILD_COMMAND}  (or: python main.py nlu train --out {folder})"
         )
     if model_engine(folder) == "encoder":
-        return _load_encoder(folder, min_confidence, linear)
+        return _load_encoder(folder, min_confidence, linear, (cascade_tau, cascade_margin))
     return LinearIntentClassifier.load(folder, min_confidence=min_confidence)

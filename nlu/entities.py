@@ -6,6 +6,8 @@
 - ``amount``: a budget or price ("两万五", "3k", "十来万", "三四千", "两到三万", "5000块左右") as
   ``{"value", "min", "max", "approx", "text"}`` in yuan.
 - ``products``: product words from a built-in list plus ``context["products"]`` (a script's own).
+- ``team_size`` (a headcount, "我们有二十来个人" -> 20) and ``decision_maker`` (True: "我是老板",
+  "我说了算"; False: "要问老板", "我做不了主"): what a sales script asks to qualify a lead.
 """
 
 from __future__ import annotations
@@ -145,8 +147,47 @@ def products(text: str, extra: Iterable[str] = ()) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+_TEAM: Final = re.compile(
+    rf"(?:团队|公司|我们|销售|员工|客服|人员|一共|总共|大概|有)[^，,。.？?]{{0,4}}?"
+    rf"(?P<n>\d+|{_CN}+)(?P<approx>来|多)?(?:个)?(?:人|员工|销售|坐席|号人)"
+)
+_DECIDES_YES: Final = re.compile(
+    r"我(?:就是|是)(?:老板|负责人|经理|总经理|老总|创始人)|我(?:说了算|来定|能定|拍板|决定)"
+)
+_DECIDES_NO: Final = re.compile(
+    r"(?:要|得|需要|还得|还要)(?:问问?|问一下|请示|跟|和)?(?:一下)?(?:我们)?(?:的)?"
+    r"(?:老板|领导|上面|经理|老总)|(?:老板|领导|上面)(?:定|决定|说了算|拍板)"
+    r"|我(?:说了不算|做不了主|定不了|决定不了)"
+)
+
+
+def team_size(text: str) -> int | None:
+    """The headcount a callee gives ("我们有二十来个人" -> 20), or None."""
+    m = _TEAM.search(text)
+    if m is None:
+        return None
+    found = parse_number(m.group("n"))
+    return int(found[0]) if found and 0 < found[0] < 1_000_000 else None
+
+
+def decision_maker(text: str) -> bool | None:
+    """True when the callee says they decide ("我是老板", "我说了算"), False when someone else
+    does ("要问老板", "我做不了主"), None when the turn says neither."""
+    if _DECIDES_NO.search(text):
+        return False
+    if _DECIDES_YES.search(text):
+        return True
+    return None
+
+
 def entity_slots(text: str, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = dict(contacts(text))
+    size = team_size(text)
+    if size is not None:
+        out["team_size"] = size
+    decides = decision_maker(text)
+    if decides is not None:
+        out["decision_maker"] = decides
     money = amount(text)
     if money:
         out["amount"] = money

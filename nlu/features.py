@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from pypinyin import lazy_pinyin
 
+from core.pinyin import fold  # shared with callflow.screening
+
 BOS, EOS = "^", "$"  # never survive normalization, so they cannot collide with text
 PINYIN_PREFIX = "p:"
 FOLDED_PREFIX = "q:"
@@ -66,31 +68,6 @@ def _fuzzy(syllable: str) -> str:
         syllable = syllable[0] + syllable[2:]
     if syllable.endswith(("ing", "eng")):
         syllable = syllable[:-1]
-    return syllable
-
-
-# Finals folded onto their partner (longest first): an/ang, en/eng, in/ing.
-_FOLDED_FINALS = (("iang", "ian"), ("uang", "uan"), ("ang", "an"), ("eng", "en"), ("ing", "in"))
-
-
-def fold(syllable: str) -> str:
-    """Toneless pinyin with the usual confusions merged: one symbol per near-homophone set.
-
-    Initials: zh/z, ch/c, sh/s -> z, c, s; n/l -> l; f/h -> f. Finals: -ang/-an, -eng/-en,
-    -ing/-in -> -an, -en, -in. So 能 (neng) and 冷 (leng) -> len, 是 (shi) and 四 (si) -> si,
-    胡 (hu) and 付 (fu) -> fu. Non-pinyin chunks (Latin words, punctuation) pass unchanged.
-    """
-    if not syllable.isalpha() or not syllable.isascii():
-        return syllable
-    if syllable[:2] in ("zh", "ch", "sh"):
-        syllable = syllable[0] + syllable[2:]
-    elif syllable[0] == "n" and len(syllable) > 1:
-        syllable = "l" + syllable[1:]
-    elif syllable[0] == "h":
-        syllable = "f" + syllable[1:]
-    for long, short in _FOLDED_FINALS:
-        if syllable.endswith(long):
-            return syllable[: -len(long)] + short
     return syllable
 
 

@@ -72,25 +72,59 @@ def hypotheses(text: str, context: Mapping[str, Any] | None) -> list[tuple[str, 
 
 
 def nbest_probabilities(
-    model: ProbabilisticModel, pairs: Sequence[tuple[str, float]], context: Mapping[str, Any] | None
+    model: ProbabilisticModel,
+    pairs: Sequence[tuple[str, float]],
+    context: Mapping[str, Any] | None,
+    known: tuple[str, str] | None = None,
 ) -> np.ndarray | None:
-    """Posterior-weighted average of the hypotheses' intent probabilities (None: none usable)."""
-    normalized, logprobs = [], []
-    for hyp, logprob in pairs:
-        norm = model_text(spoken_mandarin(hyp, context))
-        if norm and math.isfinite(logprob):
-            normalized.append(norm)
-            logprobs.append(logprob)
-    if not normalized:
+    """Posterior-weighted average of the hypotheses' intent probabilities (None: none usable).
+
+    Hypotheses that read the same to the model (they differ only in punctuation, case or a
+    filler) are scored once with their posteriors summed: the same average, fewer model passes.
+    ``known``: ``(text, model text)`` already prepared by the caller (the 1-best), not redone.
+    """
+    weights = _posteriors(model_texts(pairs, context, known))
+    if not weights:
         return None
-    weights = np.exp(np.array(logprobs) - max(logprobs))
-    weights /= weights.sum()
+    normalized = list(weights)
+    if len(normalized) == 1:
+        return np.asarray(model.probabilities(normalized[0]))
     batch = getattr(model, "probabilities_batch", None)
     if batch is not None:
         probs = np.asarray(batch(normalized))
     else:
         probs = np.stack([model.probabilities(n) for n in normalized])
-    return np.asarray(weights @ probs)
+    return np.asarray(np.array(list(weights.values())) @ probs)
+
+
+def model_texts(
+    pairs: Sequence[tuple[str, float]],
+    context: Mapping[str, Any] | None,
+    known: tuple[str, str] | None = None,
+) -> list[tuple[str, float]]:
+    """``(model text, log-prob)`` of the usable hypotheses (non-empty text, finite log-prob)."""
+    out = []
+    for hyp, logprob in pairs:
+        if known is not None and hyp == known[0]:
+            norm = known[1]
+        else:
+            norm = model_text(spoken_mandarin(hyp, context))
+        if norm and math.isfinite(logprob):
+            out.append((norm, logprob))
+    return out
+
+
+def _posteriors(scored: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Softmax of the log-probs, summed per distinct model text (insertion order kept)."""
+    if not scored:
+        return {}
+    top = max(logprob for _, logprob in scored)
+    raw = [(norm, math.exp(logprob - top)) for norm, logprob in scored]
+    total = sum(w for _, w in raw)
+    merged: dict[str, float] = {}
+    for norm, w in raw:
+        merged[norm] = merged.get(norm, 0.0) + w / total
+    return merged
 
 
 def state_prior(
@@ -125,7 +159,7 @@ def decide(
     normalized = model_text(mandarin)
     pairs = hypotheses(text, context) if probs is None and normalized else []
     if pairs and match_rule(normalized) is None:
-        probs = nbest_probabilities(model, pairs, context)
+        probs = nbest_probabilities(model, pairs, context, known=(text, normalized))
     return _decide(mandarin, normalized, model, context, probs)
 
 

@@ -33,6 +33,10 @@ command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # the SIP trunk ("carrier") of tests/test_trunk_kamailio.py: digest challenge, relay
 [ -x /usr/sbin/kamailio ] || command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
+# the real browser of the console's tests (Playwright drives it; no browser is downloaded)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# CJK glyphs for the browser tests' screenshots of the Chinese console
+[ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

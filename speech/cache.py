@@ -8,7 +8,9 @@ their backup engine, a coqui checkpoint). ``stats`` counts hits and misses (``hi
 streams a new one from the engine while rendering it for the cache; ``stream`` is the same in
 20 ms frames. Concurrent requests for the same key share one render, and a caller cancelled
 by barge-in does not cancel the render the others are waiting for; a streamed line that every
-listener left before its end is not rendered further and not cached.
+listener left before its end is not rendered further and not cached. A personal line (a lead's
+name or what the callee said: PII) is spoken with ``speak(text, cache=False)``: streamed from
+the engine, kept neither in memory nor on disk. Files are written 0o600 in a 0o700 folder.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class CacheStats:
     disk_hits: int = 0
     misses: int = 0  # renders started
     shared: int = 0  # requests that joined a render already in flight
+    uncached: int = 0  # personal lines spoken past the cache (speak(cache=False))
 
     @property
     def hits(self) -> int:
@@ -56,11 +59,11 @@ class CacheStats:
         return {
             "requests": self.requests, "memory_hits": self.memory_hits,
             "disk_hits": self.disk_hits, "shared": self.shared, "misses": self.misses,
-            "hit_rate": round(self.hit_rate, 4),
+            "uncached": self.uncached, "hit_rate": round(self.hit_rate, 4),
         }  # fmt: skip
 
     def reset(self) -> None:
-        self.memory_hits = self.disk_hits = self.misses = self.shared = 0
+        self.memory_hits = self.disk_hits = self.misses = self.shared = self.uncached = 0
 
 
 def _consume_exception(task: asyncio.Task[bytes]) -> None:
@@ -185,10 +188,14 @@ class PromptCache:
         return wav.pcm if wav.sample_rate == self.sample_rate else None
 
     def _store(self, key: str, pcm: bytes) -> None:
+        """Write the WAV owner-only (folder 0o700 when made here, file 0o600): the cache
+        holds script lines only, but keeps no more than it must readable to others."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        audio.write_wav(tmp, pcm, self.sample_rate)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(audio.to_wav(pcm, self.sample_rate))
         os.replace(tmp, path)
 
     async def _render(self, key: str, text: str, render: _Render, streaming: bool) -> bytes:
@@ -264,11 +271,20 @@ class PromptCache:
         render.wanted.set()
         return await asyncio.shield(render.task)
 
-    async def speak(self, text: str) -> AsyncGenerator[bytes, None]:
+    async def speak(self, text: str, *, cache: bool = True) -> AsyncGenerator[bytes, None]:
         """``PromptSource.speak``: a line in memory or on disk in one chunk; a new line as the
         engine streams it (first frames after its first clause), kept for next time when some
         caller plays it to the end. A caller that stops early leaves a render others still
-        follow (or a ``get`` awaits) running; the last one to leave cancels it."""
+        follow (or a ``get`` awaits) running; the last one to leave cancels it.
+
+        ``cache=False``: a personal line (PII) streams from the engine and is kept nowhere, not
+        even in memory; closing early cancels its render."""
+        if not cache:
+            self.stats.uncached += 1
+            async with contextlib.aclosing(self.engine.synthesize_stream(text)) as frames:
+                async for frame in frames:
+                    yield frame
+            return
         key = self.key(text)
         cached = self._from_memory(key)
         if cached is not None:
@@ -279,9 +295,9 @@ class PromptCache:
             async for chunk in chunks:
                 yield chunk
 
-    async def stream(self, text: str) -> AsyncGenerator[bytes, None]:
+    async def stream(self, text: str, *, cache: bool = True) -> AsyncGenerator[bytes, None]:
         """`speak` cut into 20 ms frames (the last one of each chunk padded with silence)."""
-        async with contextlib.aclosing(self.speak(text)) as chunks:
+        async with contextlib.aclosing(self.speak(text, cache=cache)) as chunks:
             async for chunk in chunks:
                 for frame in pcm_frames(chunk, self.sample_rate):
                     yield frame

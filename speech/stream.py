@@ -69,6 +69,8 @@ _END: ConstFinal = _End()
 class EventStream:
     """Base recognizer stream: validates and resamples frames, queues events."""
 
+    prompt: str | None = None  # decoding hints, read by streams whose engine takes a prompt
+
     def __init__(self, *, sample_rate: int = SAMPLE_RATE) -> None:
         self.sample_rate = sample_rate
         self.frame_bytes = frame_bytes_for(sample_rate)
@@ -116,6 +118,10 @@ class EventStream:
     def _feed(self, frame: bytes) -> None:
         self._frames += 1
         self._on_frame(frame)
+
+    def set_prompt(self, prompt: str | None) -> None:
+        """New decoding hints for the decodes submitted from now on (cheap: a reference)."""
+        self.prompt = prompt
 
     def flush(self) -> None:
         if not (self._input_ended or self._closed):

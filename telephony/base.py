@@ -32,9 +32,12 @@ __all__ = [
     "InboundCall",
     "PlayoutCleared",
     "PlayoutMark",
+    "PlayoutPaused",
+    "PlayoutStarted",
     "Progress",
     "Telephony",
     "TelephonyBusyError",
+    "TransferEnded",
     "TrunkRejectedError",
     "trunk_rejected",
 ]
@@ -87,9 +90,29 @@ class PlayoutMark:
 
 @dataclass(frozen=True, slots=True)
 class PlayoutCleared:
-    """`clear_audio()` took effect; `dropped_ms` of queued robot audio was never played."""
+    """`clear_audio()` took effect; `dropped_ms` of queued robot audio was never played;
+    `last_audio_t` (``time.monotonic``, host-wide) is when the last robot frame was sent."""
 
     dropped_ms: int
+    last_audio_t: float | None = field(default=None, compare=False)  # a stamp, not a value
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutPaused:
+    """`pause_audio()` took effect: `held_ms` of robot audio waits for `resume_audio()`;
+    `last_audio_t` (``time.monotonic``) is when the last robot frame was sent."""
+
+    held_ms: int
+    last_audio_t: float | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutStarted:
+    """The first robot audio queued after `cue(name)` went out on the line at `t`
+    (``time.monotonic``, host-wide): where the callee starts hearing a robot line."""
+
+    name: str
+    t: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +120,21 @@ class Dtmf:
     digit: str
 
 
-CallEvent = Progress | PlayoutMark | PlayoutCleared | Dtmf
+@dataclass(frozen=True, slots=True)
+class TransferEnded:
+    """The outcome of `transfer()`: how it was done (``mode``: "refer" or "bridge", a
+    `core.vocab.TransferMode`), the SIP code that settled it (the REFER's NOTIFY sipfrag, or
+    the agent leg's final answer; 0: no answer at all) and whether the agent answered. After a
+    bridged transfer the robot's leg carries the callee and agent: keep it up."""
+
+    mode: str
+    code: int
+    answered: bool
+
+
+CallEvent = (
+    Progress | PlayoutMark | PlayoutCleared | PlayoutPaused | PlayoutStarted | Dtmf | TransferEnded
+)
 
 
 @dataclass(slots=True)
@@ -109,6 +146,8 @@ class DialRequest:
     headers: dict[str, str] = field(default_factory=dict)
     # the From user (our number shown to the callee); None: the engine's caller-ID pool, if any
     caller_id: str | None = None
+    # record both directions into this folder (callee.wav, robot.wav); None: no recording
+    record_dir: str | None = None
 
 
 class CallHandle(Protocol):
@@ -136,6 +175,30 @@ class CallHandle(Protocol):
         """Drop queued robot audio now (barge-in); answered with PlayoutCleared."""
         ...
 
+    def pause_audio(self) -> None:
+        """Hold queued robot audio (the line goes quiet) until `resume_audio` or
+        `clear_audio`; answered with PlayoutPaused."""
+        ...
+
+    def resume_audio(self) -> None:
+        """Play held robot audio on from where `pause_audio` stopped it."""
+        ...
+
+    def cue(self, name: str) -> None:
+        """Ask for PlayoutStarted(name, t) when the next audio queued goes out."""
+        ...
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send DTMF keys (RFC 4733 telephone events) to the far end."""
+        ...
+
+    def transfer(self, target: str, mode: str = "auto") -> None:
+        """Hand the callee to `target` (a SIP URI): "refer" (blind transfer, SIP REFER),
+        "bridge" (a second call to `target`, bridged with the callee in the media worker) or
+        "auto" (REFER, then a bridge when the far end refuses REFER). Answered with one
+        `TransferEnded`."""
+        ...
+
     async def hangup(self) -> None:
         """End the call (BYE, or CANCEL while ringing). Idempotent."""
         ...
@@ -152,8 +215,14 @@ class InboundCall(CallHandle, Protocol):
     to_user: str  # user part of the request URI, e.g. "13800000001"
     from_uri: str
 
-    async def answer(self) -> None:
-        """200 OK; media starts flowing."""
+    async def answer(self, *, accept_transfer: bool = False) -> None:
+        """200 OK; media starts flowing. `accept_transfer`: a REFER on this call is taken
+        (the simulated callee's phone being transferred); otherwise it is refused."""
+        ...
+
+    async def early_media(self) -> None:
+        """183 Session Progress with SDP: audio sent from now on plays as early media (a
+        carrier's announcement), before or instead of an answer."""
         ...
 
     async def reject(self, code: int = 486) -> None:

@@ -12,7 +12,9 @@ the same scenarios against both)::
 
 Playout: with ``auto_play=True`` (default) queued robot audio counts as played at once, so
 marks fire immediately. With ``auto_play=False`` the test drives time: `FakeCall.advance(ms)`
-plays that much audio and fires the marks it passes; `clear_audio()` reports what was dropped.
+plays that much audio and fires the marks it passes; `clear_audio()` reports what was dropped;
+`pause_audio()` holds the rest until `resume_audio()`; `cue(name)` is answered with
+`PlayoutStarted` when the audio after it first plays.
 
 Capacity: with ``max_calls`` set, `free_slots` counts what is left (0 once closed) and a dial
 beyond it raises `TelephonyBusyError` at once, as the pool does.
@@ -21,6 +23,7 @@ beyond it raises `TelephonyBusyError` at once, as the pool does.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import Coroutine
@@ -36,8 +39,11 @@ from telephony.base import (
     Dtmf,
     PlayoutCleared,
     PlayoutMark,
+    PlayoutPaused,
+    PlayoutStarted,
     Progress,
     TelephonyBusyError,
+    TransferEnded,
 )
 from telephony.channel import Channel
 from telephony.media import disposition_for_code
@@ -95,6 +101,9 @@ class FakeCall:
         self.request = request
         self.played = bytearray()  # robot audio the callee has heard
         self.dtmf_sent: list[str] = []
+        self.transfers: list[tuple[str, str]] = []  # (target, mode) asked for
+        # how a transfer ends: answered by default; a test sets another `TransferEnded`
+        self.transfer_result = TransferEnded("refer", 200, True)
         self._owner = owner
         self._events: Channel[CallEvent] = Channel()
         self._audio: Channel[bytes] = Channel()
@@ -102,6 +111,9 @@ class FakeCall:
         self._queued = 0
         self._played_total = 0
         self._marks: deque[tuple[int, str]] = deque()
+        self._cues: deque[tuple[int, str]] = deque()
+        self.paused = False  # pause_audio(): advance() plays nothing until resume_audio()
+        self.last_audio_t: float | None = None  # time.monotonic() of the last audio played
         self._ended: Progress | None = None
         self.answered = False
 
@@ -138,10 +150,33 @@ class FakeCall:
         self._pending.clear()
         self._played_total = self._queued
         self._marks.clear()
-        self._events.put(PlayoutCleared(pcm_ms(dropped)))
+        self._cues.clear()
+        self.paused = False
+        self._events.put(PlayoutCleared(pcm_ms(dropped), self.last_audio_t))
+
+    def pause_audio(self) -> None:
+        if self._ended is None:
+            self.paused = True
+            self._events.put(PlayoutPaused(pcm_ms(self._pending), self.last_audio_t))
+
+    def resume_audio(self) -> None:
+        if self._ended is None and self.paused:
+            self.paused = False
+            if self._owner.auto_play:
+                self.advance_all()
+
+    def cue(self, name: str) -> None:
+        if self._ended is None:
+            self._cues.append((self._queued, name))
 
     def send_dtmf(self, digits: str) -> None:
         self.dtmf_sent.extend(digits)
+
+    def transfer(self, target: str, mode: str = "auto") -> None:
+        """Record the transfer and answer at once with `transfer_result`."""
+        if self._ended is None:
+            self.transfers.append((target, mode))
+            self._events.put(self.transfer_result)
 
     async def hangup(self) -> None:
         if self._ended is not None:
@@ -165,8 +200,13 @@ class FakeCall:
         return pcm_ms(self._pending)
 
     def advance(self, ms: int) -> None:
-        """Play ``ms`` of queued robot audio; fire the marks it passes."""
-        n = min(len(self._pending), pcm_bytes(ms / 1000))
+        """Play ``ms`` of queued robot audio (none while paused); fire the marks it passes
+        and report the cues whose audio it starts (`PlayoutStarted`)."""
+        n = 0 if self.paused else min(len(self._pending), pcm_bytes(ms / 1000))
+        if n:
+            self.last_audio_t = time.monotonic()
+            while self._cues and self._cues[0][0] < self._played_total + n:
+                self._events.put(PlayoutStarted(self._cues.popleft()[1], self.last_audio_t))
         self.played += self._pending[:n]
         del self._pending[:n]
         self._played_total += n
@@ -220,9 +260,12 @@ class FakeInboundCall(FakeCall):
         self.to_user = to_user
         self.from_uri = from_uri
 
-    async def answer(self) -> None:
+    async def answer(self, *, accept_transfer: bool = False) -> None:
         if not self.answered:
             self._progress(CallState.ANSWERED, 200, "OK")
+
+    async def early_media(self) -> None:
+        """183 with SDP: nothing to do in memory (audio sent is "heard" either way)."""
 
     async def reject(self, code: int = 486) -> None:
         if self._ended is None and not self.answered:

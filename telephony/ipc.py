@@ -78,6 +78,7 @@ class Dial(_Command):
     ring_timeout_s: float = 30.0
     headers: dict[str, str] = field(default_factory=dict)
     from_user: str | None = None  # the caller ID (From user); None: the trunk account's user
+    record_dir: str | None = None  # record both directions here (callee.wav, robot.wav)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,19 @@ class Hangup(_Command):
 
 @dataclass(frozen=True, slots=True)
 class Answer(_Command):
-    """200 OK to a ringing inbound call."""
+    """200 OK to a ringing inbound call; ``accept_refer``: take a REFER on it (be transferred,
+    as a callee's phone would; otherwise a REFER is refused)."""
 
     KIND = "answer"
+    accept_refer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyMedia(_Command):
+    """183 Session Progress with SDP to a ringing inbound call: audio queued for it plays as
+    early media (a carrier's announcement) before, or instead of, an answer."""
+
+    KIND = "early_media"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +129,44 @@ class Clear(_Command):
 
 
 @dataclass(frozen=True, slots=True)
+class Pause(_Command):
+    """Hold the call's queued robot audio (send silence) until `Resume` or `Clear`: barge-in
+    before we know whether the callee is only backchannelling; answered with `Paused`."""
+
+    KIND = "pause"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(_Command):
+    """Play the held robot audio on from where `Pause` stopped it."""
+
+    KIND = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class Cue(_Command):
+    """Answer with `Started(name, t)` when the first robot audio queued after this is sent."""
+
+    KIND = "cue"
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class SendDtmf(_Command):
     """Send RFC 4733 DTMF digits."""
 
     KIND = "dtmf"
     digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(_Command):
+    """Hand the call to ``target`` (a SIP URI): ``mode`` "refer", "bridge" or "auto" (REFER,
+    then a bridged second call when REFER is refused); answered with `TransferStatus`."""
+
+    KIND = "transfer"
+    target: str
+    mode: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +259,26 @@ class Cleared(_Event):
 
     KIND = "cleared"
     dropped_ms: int
+    last_audio_t: float | None = None  # monotonic time of the last robot frame sent
+
+
+@dataclass(frozen=True, slots=True)
+class Paused(_Event):
+    """`Pause` took effect; ``held_ms`` of robot audio waits; ``last_audio_t`` is the
+    (host-wide ``time.monotonic``) time the last robot frame was sent."""
+
+    KIND = "paused"
+    held_ms: int
+    last_audio_t: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Started(_Event):
+    """The first robot frame after `Cue(name)` was sent at ``t`` (``time.monotonic``)."""
+
+    KIND = "started"
+    name: str
+    t: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +287,33 @@ class DtmfReceived(_Event):
     digit: str
 
 
-Command = Dial | Hangup | Answer | Reject | Mark | Clear | SendDtmf | Ping | Shutdown
+@dataclass(frozen=True, slots=True)
+class TransferStatus(_Event):
+    """A `Transfer` is over: ``mode`` used ("refer" or "bridge"), the SIP code that settled it
+    (NOTIFY sipfrag or the agent leg's final answer; 0 for none), whether the agent answered."""
+
+    KIND = "transfer"
+    mode: str
+    code: int
+    answered: bool
+
+
+Command = (
+    Dial
+    | Hangup
+    | Answer
+    | EarlyMedia
+    | Reject
+    | Mark
+    | Clear
+    | Pause
+    | Resume
+    | Cue
+    | SendDtmf
+    | Transfer
+    | Ping
+    | Shutdown
+)
 Event = (
     Ready
     | Pong
@@ -233,7 +323,10 @@ Event = (
     | Incoming
     | MarkDone
     | Cleared
+    | Paused
+    | Started
     | DtmfReceived
+    | TransferStatus
 )
 Message = Command | Event
 

@@ -8,8 +8,9 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from core.audio import FRAME_BYTES
 from core.vocab import Disposition
@@ -85,13 +86,18 @@ def bare_uri(name_addr: str) -> str:
 class Playout:
     """Robot audio waiting to be played on one call; shared by reader and clock threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.live = False  # set once the call is answered: early media gets no robot audio
         self._lock = threading.Lock()
+        self._clock = clock
         self._buf = bytearray()
         self._queued = 0  # bytes ever queued
         self._played = 0  # bytes ever played (or dropped by clear)
         self._marks: deque[tuple[int, str]] = deque()
+        self._cues: deque[tuple[int, str]] = deque()  # (position, name): a robot line begins
+        self._paused = False  # barge-in: hold the queue, send silence
+        self.last_audio_t: float | None = None  # clock time of the last robot frame sent
+        self.started: list[tuple[str, float]] = []  # cues reached; the clock thread drains it
 
     def push(self, pcm: bytes) -> None:
         with self._lock:
@@ -106,16 +112,36 @@ class Playout:
             self._marks.append((self._queued, name))
             return False
 
+    def cue(self, name: str) -> None:
+        """Report ``(name, clock time)`` in `started` when the next audio queued after this
+        point is sent (the first frame of a new robot line on the wire)."""
+        with self._lock:
+            self._cues.append((self._queued, name))
+
+    def pause(self) -> int:
+        """Hold the queue (send silence) until `resume`; returns the bytes held."""
+        with self._lock:
+            self._paused = True
+            return len(self._buf)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
+
     def pull(self) -> tuple[bytes | None, tuple[str, ...]]:
-        """Next 20 ms frame (None when idle) and the marks it completes."""
+        """Next 20 ms frame (None when idle or paused) and the marks it completes; cues it
+        reaches go to `started`."""
         with self._lock:
             buf = self._buf
-            if not buf or not self.live:
+            if not buf or not self.live or self._paused:
                 return None, _NO_MARKS
+            if self._cues and self._cues[0][0] <= self._played:
+                self._reach_cues()
             n = min(len(buf), FRAME_BYTES)
             data = bytes(buf[:n])
             del buf[:n]
             self._played += n
+            self.last_audio_t = self._clock()
             marks = self._marks
             if not marks or marks[0][0] > self._played:
                 reached = _NO_MARKS
@@ -129,13 +155,21 @@ class Playout:
         return data, reached
 
     def clear(self) -> int:
-        """Drop queued audio and pending marks; returns the bytes dropped."""
+        """Drop queued audio, pending marks and cues (a pause ends too); returns the bytes
+        dropped."""
         with self._lock:
             dropped = len(self._buf)
             self._buf.clear()
             self._played = self._queued
             self._marks.clear()
+            self._cues.clear()
+            self._paused = False
         return dropped
+
+    def _reach_cues(self) -> None:
+        now = self._clock()
+        while self._cues and self._cues[0][0] <= self._played:
+            self.started.append((self._cues.popleft()[1], now))
 
 
 class Outbox:

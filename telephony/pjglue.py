@@ -20,6 +20,7 @@ import pjsua2 as pj
 
 from core.audio import FRAME_BYTES
 from telephony import ipc
+from telephony.legs import EdgeState
 from telephony.media import SILENCE, Outbox, Playout
 
 log = logging.getLogger("telephony.worker")
@@ -38,6 +39,10 @@ class WorkerCallbacks(Protocol):
     def on_incoming(self, acc: PjAccount, prm: Any) -> None: ...
 
     def on_reg_state(self, acc: PjAccount, code: int, reason: str) -> None: ...
+
+    def on_transfer_request(self, call: PjCall, prm: Any) -> None: ...
+
+    def on_transfer_status(self, call: PjCall, code: int, final: bool) -> bool: ...
 
 
 _VecHead = ctypes.c_void_p * 2  # libstdc++ std::vector: begin, end, end_of_storage
@@ -144,6 +149,10 @@ class TapPort(pj.AudioMediaPort):
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         if marks:
             self._outbox.marks_done(self._num, marks)
+        if self._playout.started:  # only this (clock) thread touches it
+            for name, t in self._playout.started:
+                self._outbox.send(self._num, ipc.Started(name, t))
+            self._playout.started.clear()
 
 
 class PjCall(pj.Call):
@@ -154,6 +163,8 @@ class PjCall(pj.Call):
     ) -> None:
         super().__init__(acc, call_id)
         self.worker = worker
+        self.account = acc  # a transfer's new leg goes out on the same account
+        self.edge = EdgeState()  # transfer and recording (telephony.legs)
         self.num = num
         self.outbound = outbound
         self.answered = False
@@ -202,6 +213,21 @@ class PjCall(pj.Call):
             self.worker.on_media_state(self)
         except Exception:
             log.exception("media state handling failed", extra={"call": self.num})
+
+    def onCallTransferRequest(self, prm: Any) -> None:
+        try:
+            self.worker.on_transfer_request(self, prm)
+        except Exception:
+            prm.statusCode = 500
+            log.exception("transfer request handling failed", extra={"call": self.num})
+
+    def onCallTransferStatus(self, prm: Any) -> None:
+        try:
+            prm.cont = self.worker.on_transfer_status(
+                self, int(prm.statusCode), bool(prm.finalNotify)
+            )
+        except Exception:
+            log.exception("transfer status handling failed", extra={"call": self.num})
 
     def onDtmfDigit(self, prm: Any) -> None:
         try:

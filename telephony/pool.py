@@ -43,8 +43,11 @@ from telephony.base import (
     Dtmf,
     PlayoutCleared,
     PlayoutMark,
+    PlayoutPaused,
+    PlayoutStarted,
     Progress,
     TelephonyBusyError,
+    TransferEnded,
     TrunkRejectedError,
 )
 from telephony.callerid import CallerIdPool
@@ -102,9 +105,22 @@ class PoolCall:
     def clear_audio(self) -> None:
         self._send(ipc.Clear())
 
+    def pause_audio(self) -> None:
+        self._send(ipc.Pause())
+
+    def resume_audio(self) -> None:
+        self._send(ipc.Resume())
+
+    def cue(self, name: str) -> None:
+        self._send(ipc.Cue(name))
+
     def send_dtmf(self, digits: str) -> None:
-        """Send RFC 4733 DTMF digits (an extension beyond `CallHandle`)."""
+        """Send RFC 4733 DTMF digits (pjsua2 ``Call.dialDtmf`` in the worker)."""
         self._send(ipc.SendDtmf(digits))
+
+    def transfer(self, target: str, mode: str = "auto") -> None:
+        """REFER and/or a bridged call to `target`; answered with `TransferEnded`."""
+        self._send(ipc.Transfer(target, mode))
 
     async def hangup(self) -> None:
         """BYE (or CANCEL while ringing) and wait, up to 5 s, for the call to end."""
@@ -158,9 +174,14 @@ class PoolInboundCall(PoolCall):
         self.to_user = to_user
         self.from_uri = from_uri
 
-    async def answer(self) -> None:
-        """Send 200 OK; `Progress(ANSWERED)` follows on `events()` once the ACK arrives."""
-        self._send(ipc.Answer())
+    async def answer(self, *, accept_transfer: bool = False) -> None:
+        """Send 200 OK; `Progress(ANSWERED)` follows on `events()` once the ACK arrives.
+        `accept_transfer`: take a REFER on this call (as a callee's phone would)."""
+        self._send(ipc.Answer(accept_transfer))
+
+    async def early_media(self) -> None:
+        """Send 183 Session Progress with SDP: audio sent from now on is early media."""
+        self._send(ipc.EarlyMedia())
 
     async def reject(self, code: int = 486) -> None:
         """Final non-2xx answer; waits, up to 5 s, for the call to end."""
@@ -385,10 +406,16 @@ class _Worker:
                 call._end(end)
             case ipc.MarkDone(name):
                 call._event(PlayoutMark(name))
-            case ipc.Cleared(dropped_ms):
-                call._event(PlayoutCleared(dropped_ms))
+            case ipc.Cleared(dropped_ms, last_audio_t):
+                call._event(PlayoutCleared(dropped_ms, last_audio_t))
+            case ipc.Paused(held_ms, last_audio_t):
+                call._event(PlayoutPaused(held_ms, last_audio_t))
+            case ipc.Started(name, t):
+                call._event(PlayoutStarted(name, t))
             case ipc.DtmfReceived(digit):
                 call._event(Dtmf(digit))
+            case ipc.TransferStatus(mode, code, answered):
+                call._event(TransferEnded(mode, code, answered))
             case _:
                 log.warning("unexpected message from media worker", extra={"kind": msg.KIND})
 
@@ -639,6 +666,7 @@ class WorkerPool:
             request.ring_timeout_s,
             {str(k): str(v) for k, v in request.headers.items()},
             caller_id,
+            record_dir=request.record_dir,
         )
         worker.send(num, dial)
         return call
@@ -661,12 +689,21 @@ class WorkerPool:
     # --- supervision ---
 
     async def _watchdog(self) -> None:
-        """Ping every live worker; kill one whose main loop has not answered for too long."""
+        """Ping every live worker; kill one whose main loop has not answered for too long.
+
+        Time our own event loop stood still (a blocking call on it: a lazy import, a model
+        load) is not held against a worker: its pongs sat unread in the pipe meanwhile.
+        """
+        last = time.monotonic()
         while not self._closing:
             now = time.monotonic()
+            stalled = now - last - self._heartbeat_s  # how late this tick came
+            last = now
             for worker in self._workers:
                 if not worker.alive:
                     continue
+                if stalled > self._heartbeat_s:
+                    worker.last_pong = min(now, worker.last_pong + stalled)
                 if now - worker.last_pong > self._hang_timeout_s:
                     log.error(
                         "media worker unresponsive; killing it",

@@ -37,6 +37,7 @@ from core.audio import FRAME_MS, SAMPLE_RATE, SAMPLE_WIDTH, pcm_ms
 from core.vocab import Disposition
 from telephony import ipc
 from telephony.base import CallState
+from telephony.legs import Legs
 from telephony.media import Outbox, Playout, bare_uri, classify_end, request_user
 from telephony.pjglue import PjAccount, PjCall, TapPort, fast_vectors_work
 from telephony.trunk import TrunkSpec, TrunkSpecError, codec_priorities
@@ -104,6 +105,7 @@ class Worker:
         self.transports: dict[str, int] = {}
         self.from_domain = ""
         self.default_acc: PjAccount | None = None
+        self.legs = Legs(self)  # transfers and recordings (telephony.legs)
 
     # --- lifecycle ---
 
@@ -221,6 +223,7 @@ class Worker:
             self.ep.libHandleEvents(PUMP_MS)
             self._bury(time.monotonic())
         self.calls.clear()
+        self.legs.legs.clear()
         self.playouts.clear()
         self.graveyard.clear()
         self._shutdown_accounts()
@@ -296,13 +299,20 @@ class Worker:
             case ipc.Hangup():
                 call.local_hangup = True
                 call.hangup(pj.CallOpParam())
-            case ipc.Answer():
+            case ipc.Answer(accept_refer):
+                call.edge.accept_refer = accept_refer
                 call.answer(_status(200))
+            case ipc.EarlyMedia():
+                call.answer(_status(183))  # pjsip puts its SDP answer in a 183
+                if (playout := self.playouts.get(call.num)) is not None:
+                    playout.live = True  # what the callee queues now is the early media
             case ipc.Reject(code):
                 call.local_hangup = True
                 call.hangup(_status(code))
             case ipc.SendDtmf(digits):
-                call.dialDtmf(digits)
+                call.dialDtmf(digits)  # RFC 4733 telephone events (pjsua's default method)
+            case ipc.Transfer(target, mode):
+                self.legs.transfer(call, target, mode)
             case _:
                 log.warning("unexpected message from the brain", extra={"op": msg.KIND})
 
@@ -321,6 +331,7 @@ class Worker:
             return
         call = PjCall(self, acc, num, outbound=True, call_id=pj.PJSUA_INVALID_ID)
         call.deadline = time.monotonic() + dial.ring_timeout_s
+        call.edge.record_dir = dial.record_dir
         prm = pj.CallOpParam(True)
         if dial.from_user is not None:
             domain = self.from_domain if acc is self.default_acc else _host_of(uri)
@@ -352,6 +363,7 @@ class Worker:
         self._report_end(num, None, reason, Disposition.FAILED, None)
 
     def _check_deadlines(self, now: float) -> None:
+        self.legs.check_deadlines(now)
         for call in list(self.calls.values()):
             if call.deadline is not None and now >= call.deadline and not call.answered:
                 call.deadline = None
@@ -389,6 +401,9 @@ class Worker:
     def on_call_state(self, call: PjCall, state: int, code: int, reason: str) -> None:
         if call.ended:
             return
+        if self.legs.is_leg(call):
+            self.legs.on_leg_state(call, state, code)
+            return
         if state == pj.PJSIP_INV_STATE_EARLY and call.outbound and not call.ringing_reported:
             call.ringing_reported = True
             self.outbox.send(call.num, ipc.CallProgress(CallState.RINGING, code, reason))
@@ -417,12 +432,22 @@ class Worker:
             reason = "ring timeout"
         sip_code = call.remote_final if call.remote_final and not call.answered else code
         self._report_end(call.num, sip_code or None, reason, disposition, hangup_by)
+        self.legs.parent_gone(call)
         self._finish(call, code, reason)
         # Deleting the call inside its own DISCONNECTED callback is allowed by pjsua2 and
         # is the only moment its slot id cannot yet have been reused by a new call.
         self.calls.pop(call.num, None)
 
+    def on_transfer_request(self, call: PjCall, prm: Any) -> None:
+        self.legs.on_transfer_request(call, prm)
+
+    def on_transfer_status(self, call: PjCall, code: int, final: bool) -> bool:
+        return self.legs.on_transfer_status(call, code, final)
+
     def on_media_state(self, call: PjCall) -> None:
+        if self.legs.is_leg(call):
+            self.legs.on_leg_media(call)
+            return
         ci = call.getInfo()  # bind first: iterating a temporary's vector frees it mid-loop
         media = ci.media
         for idx in range(len(media)):
@@ -443,6 +468,7 @@ class Worker:
                 call.port = port
             aud.startTransmit(call.port)
             call.port.startTransmit(aud)
+            self.legs.start_recording(call, aud, call.port)
             return
 
     # --- helpers ---
@@ -508,7 +534,8 @@ def _endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
 
 
 def _reader(stream: Any, worker: Worker) -> None:
-    """ipc-reader thread: audio/mark/clear go straight to `Playout`; the rest to main."""
+    """ipc-reader thread: audio/mark/clear/pause/resume/cue go straight to `Playout`; the rest
+    to main."""
     try:
         while (packet := ipc.read_message(stream)) is not None:
             _route(packet, worker)
@@ -529,7 +556,18 @@ def _route(packet: ipc.Packet, worker: Worker) -> None:
                 worker.outbox.marks_done(num, (name,))
         case ipc.Control(num, ipc.Clear()):
             if (playout := worker.playouts.get(num)) is not None:
-                worker.outbox.send(num, ipc.Cleared(pcm_ms(playout.clear())))
+                dropped = pcm_ms(playout.clear())
+                worker.outbox.send(num, ipc.Cleared(dropped, playout.last_audio_t))
+        case ipc.Control(num, ipc.Pause()):
+            if (playout := worker.playouts.get(num)) is not None:
+                held = pcm_ms(playout.pause())
+                worker.outbox.send(num, ipc.Paused(held, playout.last_audio_t))
+        case ipc.Control(num, ipc.Resume()):
+            if (playout := worker.playouts.get(num)) is not None:
+                playout.resume()
+        case ipc.Control(num, ipc.Cue(name)):
+            if (playout := worker.playouts.get(num)) is not None:
+                playout.cue(name)
         case ipc.Control(num, msg):
             if isinstance(msg, ipc.Dial):
                 worker.playouts[num] = Playout()

@@ -26,6 +26,7 @@ def fake_node_env(
             "CALLBOT__SPEECH__TTS_ENGINE": "fake",
             "CALLBOT__SPEECH__VAD_CONFIRM": "false",
             "CALLBOT__SPEECH__PROMPT_CACHE_DIR": str(tmp_path / "cache"),
+            "CALLBOT__REPORT__FOLDER": str(tmp_path / "reports"),  # never the repo's var/
             "CALLBOT__NLU__ENGINE": "fake",
             "CALLBOT__CALLFLOW__NO_INPUT_TIMEOUT_S": "0.05",
             "CALLBOT__CAMPAIGN__CALLING_HOURS": "00:00-24:00",

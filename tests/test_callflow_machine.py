@@ -21,6 +21,7 @@ from callflow.machine import (
     UserSaid,
     step,
 )
+from callflow.personal import render
 from callflow.script import Script, load_script
 from core.vocab import Outcome
 from nlu.base import INTENTS
@@ -94,14 +95,16 @@ def test_repeat_says_current_line_again(script: Script) -> None:
     assert again[0].text == first[0].text and again[0].say_id != first[0].say_id
 
 
-def test_no_input_reprompts_then_gives_up(script: Script) -> None:
+def test_no_input_asks_if_the_callee_is_there_then_says_goodbye(script: Script) -> None:
+    """Silence has its own path (``silence:``), apart from the no-match reprompts."""
+    assert script.silence is not None
     state, _ = step(script, DialogState(), Answered())
     says = []
-    for _ in range(script.max_retries + 1):
+    for _ in range(script.silence.max + 1):
         state, actions = step(script, state, NoInput())
         says += [a.text for a in actions if isinstance(a, Say)]
-    assert says[: script.max_retries] == [script.reprompt] * script.max_retries
-    assert state.node == script.give_up and state.outcome == "no_response"
+    assert says == [script.silence.prompt] * script.silence.max + [script.silence.goodbye]
+    assert state.ending and state.outcome == "no_response" and script.reprompt not in says
 
 
 def test_remote_hangup_mid_sentence_records_hung_up(script: Script) -> None:
@@ -146,8 +149,8 @@ def test_slots_reach_the_outcome(script: Script) -> None:
 
 def test_every_state_reachable_lines_are_rendered(script: Script) -> None:
     lines = script.lines()
-    for st in script.states.values():
-        assert st.say in lines
+    for st in script.states.values():  # a personal line: its neutral form (callflow.personal)
+        assert render(st.say, lead={}, slots={}, fallbacks=script.fallbacks) in lines
     assert script.reprompt in lines
 
 
@@ -321,8 +324,9 @@ def test_an_unusable_answer_keeps_the_question_open(script: Script) -> None:
     state, _ = step(script, _at_pitch(script), UserSaid("ask_price", 0.45))
     state, actions = step(script, state, UserSaid("other", 0.9, "嗯嗯啊"))
     assert _says(actions) == [script.reprompt] and state.pending is not None
-    state, actions = step(script, state, NoInput())
-    assert _says(actions) == [script.reprompt] and state.pending is not None
+    state, actions = step(script, state, NoInput())  # silence: its own question
+    assert script.silence is not None
+    assert _says(actions) == [script.silence.prompt] and state.pending is not None
     state, _ = step(script, state, UserSaid("affirm", 0.9, "对"))
     assert state.node == "price"
 

@@ -12,7 +12,9 @@ from typing import cast
 
 import pytest
 
+from callflow.bargein import BargeInPolicy
 from callflow.machine import Say
+from callflow.personal import render
 from callflow.playback import Playback
 from callflow.results import SessionResult
 from callflow.script import Script, load_script
@@ -32,6 +34,11 @@ def script() -> Script:
     return load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
 
 
+def neutral_greeting(script: Script) -> str:
+    """The greeting as a lead with no fields hears it (its ``{lead.title|}`` left out)."""
+    return render(script.states[script.start].say, lead={}, slots={}, fallbacks=script.fallbacks)
+
+
 async def wait_for(cond: Callable[[], bool], within_s: float = 5.0) -> None:
     async with asyncio.timeout(within_s):
         while not cond():  # noqa: ASYNC110
@@ -42,8 +49,15 @@ class Line:
     """One call on the fake telephony (robot audio plays only when the test advances it),
     with every `send_audio` chunk recorded."""
 
-    def __init__(self, script: Script, prompts: PromptCache, asr: FakeStreamAsr) -> None:
+    def __init__(
+        self,
+        script: Script,
+        prompts: PromptCache,
+        asr: FakeStreamAsr,
+        barge_in: BargeInPolicy | None = None,
+    ) -> None:
         self.script, self.prompts, self.asr = script, prompts, asr
+        self.barge_in = barge_in
         self.tel = FakeTelephony(auto_play=False)
         self.sent: list[int] = []  # sizes of the chunks sent, in order
 
@@ -60,7 +74,7 @@ class Line:
         monkeypatch.setattr(call, "send_audio", record)
         session = CallSession(
             call=call, script=self.script, asr=self.asr, nlu=FakeClassifier(),
-            prompts=self.prompts, max_call_s=10,
+            prompts=self.prompts, max_call_s=10, barge_in=self.barge_in,
         )  # fmt: skip
         return call, asyncio.create_task(session.run())
 
@@ -71,7 +85,7 @@ async def test_a_new_line_plays_before_it_is_fully_synthesised(
     tts = FakeStreamingTts(clause_s=0.2)
     line = Line(script, PromptCache(tts, tmp_path), FakeStreamAsr())
     call, run = await line.start(monkeypatch)
-    greeting = script.states[script.start].say
+    greeting = neutral_greeting(script)
     clauses = split_clauses(greeting)
     await wait_for(lambda: call.queued_ms > 0)
     assert clauses[-1] not in tts.rendered  # first audio is out; the line is still rendering
@@ -88,7 +102,7 @@ async def test_a_cached_line_goes_out_in_one_piece(
     tmp_path: Path, script: Script, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prompts = PromptCache(FakeTts(), tmp_path)
-    greeting = script.states[script.start].say
+    greeting = neutral_greeting(script)
     await prompts.prefetch([greeting])
     line = Line(script, prompts, FakeStreamAsr())
     call, run = await line.start(monkeypatch)
@@ -103,9 +117,10 @@ async def test_barge_in_stops_sending_and_synthesis_mid_line(
 ) -> None:
     tts = FakeStreamingTts(clause_s=0.2)
     asr = FakeStreamAsr([utterance("你是谁", 0.02, 0.6, endpoint_s=0.3)])
-    line = Line(script, PromptCache(tts, tmp_path), asr)
+    stop_at_onset = BargeInPolicy(backchannel_max_s=0)  # no pause: cut at the onset
+    line = Line(script, PromptCache(tts, tmp_path), asr, stop_at_onset)
     call, run = await line.start(monkeypatch)
-    greeting = script.states[script.start].say
+    greeting = neutral_greeting(script)
     await wait_for(lambda: call.queued_ms > 0)
     call.advance(100)  # the callee hears 0.1 s, then starts talking
     call.push_audio(bytes(320 * 5))
@@ -156,6 +171,15 @@ async def test_handle_settles_at_once_when_cut_before_any_audio() -> None:
     pb, call, finished = playback(Say(2, "你好"))
     assert pb.interrupt() and call.cleared == 0  # nothing queued: nothing to clear
     assert finished == [pb] and pb.interrupted and pb.heard_ms is None
+
+
+async def test_a_line_paused_before_any_audio_unholds_the_call_when_cut() -> None:
+    pb, call, finished = playback(Say(4, "你好"))
+    resumed: list[bool] = []
+    call.pause_audio = lambda: None  # type: ignore[attr-defined]
+    call.resume_audio = lambda: resumed.append(True)  # type: ignore[attr-defined]
+    assert pb.pause(onset=1.0) and pb.interrupt()
+    assert resumed == [True] and call.cleared == 0 and finished == [pb]
 
 
 async def test_uninterruptible_line_is_not_cut() -> None:

@@ -42,8 +42,8 @@ def test_valid_script_parses() -> None:
         ({"states": {"a": {"on": {}}, "z": {"say": "y"}}}, "states.a is missing 'say'"),
         ({"states": {"a": {"say": "x", "end": "won"}, "z": {"say": "y"}}}, "states.a.end 'won'"),
         (
-            {"states": {"a": {"say": "x", "end": "qualified", "grade": "D"}, "z": {"say": "y"}}},
-            "states.a.grade 'D' is not one of ['A', 'B', 'C']",
+            {"states": {"a": {"say": "x", "end": "qualified", "grade": "E"}, "z": {"say": "y"}}},
+            "states.a.grade 'E' is not one of ['A', 'B', 'C', 'D']",
         ),
         ({"states": {"a": {"say": "{nope}"}, "z": {"say": "y"}}}, "undefined variable 'nope'"),
         (

@@ -217,13 +217,16 @@ async def test_barge_in_clears_robot_audio(tmp_path: Path, script: Script) -> No
     assert answer.speaker == "robot" and "机器人" in answer.text
 
 
-async def test_silence_reprompts_then_gives_up(tmp_path: Path, script: Script) -> None:
+async def test_silence_asks_if_the_callee_is_there_then_gives_up(
+    tmp_path: Path, script: Script
+) -> None:
     rig = Rig(tmp_path, script)
     rig.no_input_s = 0.05
     rig.add_lead("13800000001")
     (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
     robot = [t.text for t in res.turns if t.speaker == "robot"]
-    assert robot.count(script.reprompt) == script.max_retries
+    assert script.silence is not None and script.reprompt not in robot
+    assert robot[1:] == [script.silence.prompt] * script.silence.max + [script.silence.goodbye]
     assert res.outcome == "no_response"
 
 

@@ -23,7 +23,7 @@ from bus.fake import RecordingBus
 from callflow.session import SessionResult
 from campaigns import store
 from campaigns.compliance import CallingWindow
-from campaigns.dialer import CALL_ENDED, LEAD_QUALIFIED, Dialer, TrunkConfig
+from campaigns.dialer import CALL_ENDED, CALL_STARTED, LEAD_QUALIFIED, Dialer, TrunkConfig
 from campaigns.store import ClaimedLead
 from core.vocab import Disposition, Grade, Outcome
 from models import CallAttempt, Campaign, Lead, LeadStatus, OutboxItem, OutboxKind, init_db
@@ -274,8 +274,9 @@ async def test_normal_dialing_stores_the_vocabulary(tmp_path: Path) -> None:
         Disposition.COMPLETED,
         Outcome.QUALIFIED,
     )
-    assert rig.bus.topics() == [CALL_ENDED, LEAD_QUALIFIED]
-    assert rig.bus.published[1].payload["grade"] == Grade.B
+    assert rig.bus.topics() == [CALL_STARTED, CALL_ENDED, LEAD_QUALIFIED]
+    assert rig.bus.published[0].payload["lead_id"] == lead_id
+    assert rig.bus.published[2].payload["grade"] == Grade.B
     with rig.db() as s:
         att = s.scalars(select(CallAttempt)).one()
         assert (att.disposition, att.outcome, att.sip_code) == ("completed", "qualified", 200)

@@ -86,7 +86,11 @@ def test_retry_policy_from_config() -> None:
     assert p.next_try(Disposition.NO_ANSWER, 2, 5) is None  # its own limit
     assert p.next_try(Disposition.BUSY, 4, 5) == timedelta(seconds=90)
     with pytest.raises(ValueError, match="unknown disposition"):
-        RetryPolicy.parse("voicemail=1h")
+        RetryPolicy.parse("answering_machine=1h")
+    # what the call screening hears: an invalid number is never tried again, powered off later
+    assert DEFAULT.next_try(Disposition.INVALID_NUMBER, 1, 3) is None
+    assert DEFAULT.next_try(Disposition.POWERED_OFF, 1, 3) == timedelta(hours=4)
+    assert DEFAULT.next_try(Disposition.VOICEMAIL, 1, 3) == timedelta(hours=4)
     with pytest.raises(ValueError, match="no_answer=2h/5"):
         RetryPolicy.parse("busy=soon")
 

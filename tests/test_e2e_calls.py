@@ -115,10 +115,11 @@ async def rig(cfg: Config, engines: dict[str, Any]) -> AsyncIterator[Rig]:
     prompts = make_prompts(cfg, engines["tts"])
     await prompts.prefetch(script.lines()[:3])
     await callee.prepare()
+    # before the workers start: it loads the knowledge index (seconds of blocking imports)
+    make_session = make_session_factory(cfg, script, engines["asr"], engines["nlu"], prompts)
     await callee_tel.start()
     await robot_tel.start()
     port = callee_tel.sip_ports[0]
-    make_session = make_session_factory(cfg, script, engines["asr"], engines["nlu"], prompts)
 
     def dialer(uri_template: str) -> Dialer:
         return Dialer(

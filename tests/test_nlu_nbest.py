@@ -126,3 +126,23 @@ def test_margin_is_top1_minus_top2_of_the_final_distribution() -> None:
 
 def test_intent_result_margin_defaults_to_none() -> None:
     assert IntentResult("affirm", 0.9).margin is None
+
+
+def test_hypotheses_the_model_reads_alike_are_scored_once_with_their_weights_summed() -> None:
+    model = TableModel(MODEL)
+    # Whisper's beam often differs only in punctuation: one model text, one model pass
+    ctx = {"alternatives": (("好的。", -1.0), ("好的", -1.2), ("价格太高了", -1.5))}
+    result = decide("好的。", model, ctx)
+    assert model.batches == [["好的", "价格太高了"]]
+    w = np.exp([-1.0, -1.2, -1.5]) / np.exp([-1.0, -1.2, -1.5]).sum()
+    expected = (w[0] + w[1]) * 0.90 + w[2] * 0.02
+    assert result.confidence == pytest.approx(expected, abs=1e-3)
+
+
+def test_an_nbest_of_one_model_text_is_one_plain_pass() -> None:
+    model = TableModel(MODEL)
+    ctx = {"alternatives": (("价格太高了！", -0.4), ("价格太高了", -0.9))}
+    result = decide("价格太高了！", model, ctx)
+    assert model.batches == []  # no batch: the single text went through probabilities()
+    assert result.intent == "price_objection"
+    assert result.confidence == pytest.approx(0.85, abs=1e-3)

@@ -112,7 +112,7 @@ async def test_node_dials_active_campaigns_and_delivers_the_outbox(
     body, headers = webhook.received[0]
     assert body["kind"] == "lead.qualified" and body["grade"] == "A"
     assert headers["Authorization"] == "Bearer s3cret"
-    assert headers["Idempotency-Key"] == str(body["outbox_id"])
+    assert headers["Idempotency-Key"] == f"callbot-outbox-{body['outbox_id']}"
     with db() as s:
         assert s.scalars(select(OutboxItem)).one().sent_at is not None
         dialed = {s.get(Lead, a.lead_id).phone for a in attempts()}  # type: ignore[union-attr]
@@ -123,7 +123,9 @@ def test_crm_engine_errors_name_the_setting(tmp_path: Path) -> None:
     env = {"CALLBOT__CRM__ENGINE": "webhook"}
     with pytest.raises(EngineConfigError, match="crm.webhook_url"):
         make_crm(load_config(None, env=env))
-    with pytest.raises(EngineConfigError, match="unknown crm engine 'salesforce'"):
+    with pytest.raises(EngineConfigError, match="unknown crm engine 'zoho'"):
+        make_crm(load_config(None, env={"CALLBOT__CRM__ENGINE": "zoho"}))
+    with pytest.raises(EngineConfigError, match="crm.token is empty"):
         make_crm(load_config(None, env={"CALLBOT__CRM__ENGINE": "salesforce"}))
     assert make_crm(load_config(None, env={})) is None
 

@@ -25,7 +25,15 @@ EVERY_MESSAGE: list[ipc.Message] = [
     ipc.Reject(603),
     ipc.Mark("turn-3"),
     ipc.Clear(),
+    ipc.Pause(),
+    ipc.Resume(),
+    ipc.Cue("say2"),
     ipc.SendDtmf("1#"),
+    ipc.Answer(accept_refer=True),
+    ipc.EarlyMedia(),
+    ipc.Dial("sip:x@y", record_dir="/var/recordings/2026-12-01/7-ab12cd34"),
+    ipc.Transfer("sip:8001@10.0.0.1"),
+    ipc.Transfer("sip:8001@10.0.0.1", "bridge"),
     ipc.Ping(41),
     ipc.Shutdown(),
     ipc.Ready(sip_port=5070, max_calls=4, pid=1234, fast_frames=True),
@@ -40,7 +48,12 @@ EVERY_MESSAGE: list[ipc.Message] = [
     ipc.Incoming("13800000001", "sip:caller@127.0.0.1"),
     ipc.MarkDone("turn-3"),
     ipc.Cleared(1180),
+    ipc.Cleared(40, 1234.5),
+    ipc.Paused(2200, 1234.56),
+    ipc.Started("say2", 99.25),
     ipc.DtmfReceived("5"),
+    ipc.TransferStatus("refer", 200, True),
+    ipc.TransferStatus("bridge", 486, False),
 ]
 
 

@@ -184,7 +184,7 @@ async def test_audio_both_ways_marks_clear_dtmf_and_robot_hangup(
     call.mark("after-clear")
     assert await next_event(call) == PlayoutMark("after-clear")
 
-    call.send_dtmf("1#")  # type: ignore[attr-defined]
+    call.send_dtmf("1#")
     assert [await next_event(inbound), await next_event(inbound)] == [Dtmf("1"), Dtmf("#")]
 
     await call.hangup()
@@ -285,6 +285,19 @@ async def test_hung_worker_is_killed_and_restarted(callee: WorkerPool) -> None:
         assert 1.0 < time.monotonic() - t0 < 1.5 + 2.0
         await inbound.hangup()
         await assert_replaced_and_working(robot, callee, frozen)
+
+
+async def test_a_stalled_event_loop_does_not_kill_a_healthy_worker(callee: WorkerPool) -> None:
+    """The brain's own loop blocked past hang_timeout_s (a lazy import on the loop): the
+    worker's pongs wait unread in the pipe, and it is not killed for it."""
+    async with running_pool(heartbeat_s=0.2, hang_timeout_s=1.0) as robot:
+        call, inbound = await connect(robot, callee)
+        pid = robot.worker_pids[0]
+        time.sleep(2.0)  # noqa: ASYNC251 - blocking the loop is the point
+        await asyncio.sleep(1.0)  # several heartbeats after the stall
+        assert call.ended is None and robot.worker_pids[0] == pid
+        await call.hangup()
+        assert (await ended(inbound)).end_reason is Disposition.COMPLETED
 
 
 async def test_slots_busy_raises_and_close_hangs_up_live_calls(callee: WorkerPool) -> None:

@@ -14,13 +14,14 @@ One adapter per process, shared by every call (it holds the one model). Per stre
 * **Adaptive endpoint** (``early_end_ms``): after that much silence, if the speculative decode
   is done and its text reads like a finished turn (``speech.turn.looks_complete``: no trailing
   conjunction, filler or ellipsis), the turn ends there; otherwise the endpointer's full
-  ``end_silence_ms`` applies. Short complete replies get answered fast, and "我想问一下那个……"
-  is not cut off.
+  ``end_silence_ms`` applies. A speculation still queued at ``early_end_ms`` is promoted to a
+  final's priority, so under load the early endpoint does not slide into the full wait.
+  Short complete replies get answered fast, and "我想问一下那个……" is not cut off.
 * **Final** at the endpoint (``end_silence_ms`` of silence) or at the max-utterance cap.
 
 Every decode goes through one ``DecodeScheduler`` (``speech.asr.schedule``): finals before
 speculations before drafts, a speculation promoted when its turn ends and dropped unrun when the
-callee speaks again.
+callee speaks again; with ``batch_ms``, the finals of many calls decoded as one batch.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ class StreamAdapter:
         capacity: int | None = None,
         prioritize: bool = True,
         partial_max_load: float = 0.5,
+        batch_ms: int = 0,
+        batch_max: int = 8,
     ) -> None:
         if partial_interval_s is not None and partial_interval_s <= 0:
             raise ValueError("partial_interval_s must be > 0 (or None: no partials)")
@@ -98,7 +101,9 @@ class StreamAdapter:
         self.turn_complete = turn_complete
         self.confirm = confirm
         self.capacity = capacity or int(getattr(engine, "max_workers", 1))
-        self.scheduler = DecodeScheduler(engine, self.capacity, prioritize=prioritize)
+        self.scheduler = DecodeScheduler(
+            engine, self.capacity, prioritize=prioritize, batch_ms=batch_ms, batch_max=batch_max
+        )
         self.partial_max_load = partial_max_load  # no drafts when the engine is busier
         self.stats = AdapterStats()
 
@@ -335,7 +340,12 @@ class AdapterStream(EventStream):
             return False
         job = utt.spec
         fut = job.future
-        if job is utt.early_checked or not fut.done() or fut.cancelled() or fut.exception():
+        if not fut.done():
+            # the turn may end on it now: under load it must not wait behind other calls'
+            # speculations until the full end_silence_ms has passed
+            self._a.scheduler.promote(job)
+            return False
+        if job is utt.early_checked or fut.cancelled() or fut.exception():
             return False
         utt.early_checked = job
         if not self._a.turn_complete(fut.result().text):

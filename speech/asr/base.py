@@ -120,6 +120,12 @@ class RecognizeStream(Protocol):
         """No more audio: pending finals are delivered, then iteration stops."""
         ...
 
+    def set_prompt(self, prompt: str | None) -> None:
+        """Decoding hints (``StreamingAsr.stream(prompt=...)``) for decodes submitted from now
+        on: the call flow hands each script state's expected replies over as the state changes.
+        ``None``: no prompt. Engines that take no prompt ignore it."""
+        ...
+
     async def aclose(self) -> None:
         """Stop now: pending work is dropped and iteration stops."""
         ...
@@ -144,7 +150,8 @@ class StreamingAsr(Protocol):
         language: str | None = None,
         sample_rate: int = SAMPLE_RATE,
     ) -> RecognizeStream:
-        """Open a stream. ``prompt`` biases vocabulary; ``language`` routes/decodes."""
+        """Open a stream. ``prompt`` biases vocabulary (changed later with
+        ``RecognizeStream.set_prompt``); ``language`` routes/decodes."""
         ...
 
     async def aclose(self) -> None: ...

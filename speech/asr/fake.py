@@ -3,6 +3,8 @@
 ``FakeAsr`` is an utterance engine (wrap it in ``StreamAdapter`` to drive it with audio);
 ``FakeStreamAsr`` is a stream engine that replays scripted events on the stream clock
 (virtual time: an event scheduled at 2.5 s is emitted when the 2.5th second of audio is pushed).
+Its streams record the decoding prompt (``set_prompt``) each ``Final`` was released under, in
+``prompts``.
 """
 
 from __future__ import annotations
@@ -183,10 +185,13 @@ class FakeRecognizeStream(EventStream):
         self.prompt = prompt
         self.language = language
         self.flushes = 0
+        self.prompts: list[tuple[str, str | None]] = []  # (final text, prompt) per utterance
 
     def _release(self, until: float) -> None:
         while self._pending and self._pending[0][0] <= until + 1e-9:
             _, event = self._pending.popleft()
+            if isinstance(event, Final):  # decoded with the prompt set when it is released
+                self.prompts.append((event.text, self.prompt))
             if not (self._engine.hang and isinstance(event, Final)):
                 self._emit(event)
 

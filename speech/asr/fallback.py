@@ -90,7 +90,7 @@ class FallbackStream(EventStream):
     ) -> None:
         super().__init__(sample_rate=sample_rate)
         self._owner = owner
-        self._prompt, self._language = prompt, language
+        self.prompt, self._language = prompt, language
         self._replay: deque[bytes] = deque(maxlen=owner.replay_frames)
         self._replay_end = 0  # frame index just after the newest buffered frame
         self._index = -1
@@ -104,6 +104,12 @@ class FallbackStream(EventStream):
         self._closing: set[asyncio.Future[None]] = set()  # failed streams being closed
         self._switch(owner.first_healthy(), None)
 
+    def set_prompt(self, prompt: str | None) -> None:
+        """Kept for a backup engine's stream, and handed to the one running now."""
+        self.prompt = prompt
+        if self._inner is not None:
+            self._inner.set_prompt(prompt)
+
     @property
     def engine_index(self) -> int:
         """Which engine of the adapter this stream runs on now."""
@@ -116,7 +122,7 @@ class FallbackStream(EventStream):
         while index < len(engines):
             try:
                 inner = engines[index].stream(
-                    prompt=self._prompt, language=self._language, sample_rate=SAMPLE_RATE
+                    prompt=self.prompt, language=self._language, sample_rate=SAMPLE_RATE
                 )
             except Exception as exc:
                 log.warning("recognizer engine failed to open a stream", extra={"engine": index})

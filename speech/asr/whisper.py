@@ -24,6 +24,14 @@ lines over an 8 kHz mu-law leg, SALES_REPLIES_PROMPT, 72 decodes each): pad 1 s 
 52/72, and short lines loop and get retried on the full window (0.9 s for a 2 s line); pad 5 s
 -> 57/72 at ~0.15-0.2 s per short utterance; full 30 s window -> 60/72 at ~0.75 s. Default 5 s.
 
+Batches: ``transcribe_batch`` decodes the finals of several calls together (the
+``DecodeScheduler`` collects them): each utterance's audio is padded with silence to the
+batch's longest before its ``pad_s``, the encoder runs once over the stacked features and the
+decoder's beam search over every utterance at once (``generate`` with a batch of encoder
+outputs). CTranslate2 needs the same prompt length across a batch, so utterances are grouped by
+prompt length. Retries (Latin drift, loops, the length cap) run one by one afterwards, as in a
+single decode. A batch of one is exactly ``transcribe_sync``.
+
 Install the model with ``make install`` (``python scripts/install_models.py``), never at run time.
 """
 
@@ -37,6 +45,7 @@ import re
 import threading
 import time
 import zlib
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -76,9 +85,11 @@ class AsrStats:
     full_window_retries: int = 0
     latin_retries: int = 0  # drift into Latin words: same window, Latin tokens suppressed
     audio_s: float = 0.0
-    decode_s: float = 0.0
+    decode_s: float = 0.0  # each utterance's wait (a batch's time counts once per utterance)
     drafts: int = 0  # partial decodes (not in audio_s/decode_s)
     draft_decode_s: float = 0.0
+    batches: int = 0  # batched decodes of 2 or more utterances ...
+    batched: int = 0  # ... and the utterances they held
 
     @property
     def rtf(self) -> float:
@@ -93,6 +104,16 @@ class _Decoded:
     tokens: int
     capped: bool
     hypotheses: tuple[tuple[str, float], ...] = ()  # (raw text, sequence log-prob), best first
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One utterance to decode: 16 kHz float samples, its decoding prompt and language."""
+
+    samples: np.ndarray
+    prompt: str | None
+    language: str
+    audio_s: float
 
 
 def _import_faster_whisper() -> Any:
@@ -294,9 +315,8 @@ class WhisperAsr:
         tokenizer = self._tokenizer_for(language or self.language)
         features = self._features(samples, window, self.pad_s if pad_s is None else pad_s)
         encoder_output = self._model.encode(features)
-        previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
-        tokens = self._model.get_prompt(tokenizer, previous, without_timestamps=True)
-        max_new = int(4 + self.tokens_per_s * len(samples) / audio.WHISPER_RATE)
+        tokens = self._prompt_tokens(tokenizer, prompt)
+        max_new = self._max_new(samples)
         beam = beam_size or self.beam_size
         result = self._model.model.generate(
             encoder_output,
@@ -310,6 +330,18 @@ class WhisperAsr:
             suppress_blank=True,
             suppress_tokens=self._latin_suppressed() if no_latin else self._suppress,
         )[0]
+        return self._decoded(tokenizer, result, max_new, beam)
+
+    def _prompt_tokens(self, tokenizer: Any, prompt: str | None) -> list[int]:
+        previous = tokenizer.encode(" " + prompt.strip()) if prompt else []
+        return list(self._model.get_prompt(tokenizer, previous, without_timestamps=True))
+
+    def _max_new(self, samples: np.ndarray) -> int:
+        """The length cap: 4 + ``tokens_per_s`` tokens per second of audio."""
+        return int(4 + self.tokens_per_s * len(samples) / audio.WHISPER_RATE)
+
+    def _decoded(self, tokenizer: Any, result: Any, max_new: int, beam: int) -> _Decoded:
+        """One ``generate`` result as a ``_Decoded`` (capped: it reached ``max_new``)."""
         ids = result.sequences_ids[0]
         # scores are length-normalised (length_penalty 1): score x length = sequence log-prob
         hypotheses = tuple(
@@ -338,6 +370,16 @@ class WhisperAsr:
             self._suppress_latin = sorted(set(self._suppress) | set(latin))
         return self._suppress_latin
 
+    def _request(
+        self, pcm: bytes, sample_rate: int, prompt: str | None, language: str | None
+    ) -> _Request:
+        language = language if language and self.supports(language) else self.language
+        samples = audio.pcm16_to_float(pcm)
+        if sample_rate != audio.WHISPER_RATE:
+            samples = audio.resample_float(samples, sample_rate, audio.WHISPER_RATE)
+        prompt = prompt if prompt is not None else self.initial_prompt
+        return _Request(samples, prompt, language, len(samples) / audio.WHISPER_RATE)
+
     def transcribe_sync(
         self,
         pcm: bytes,
@@ -353,22 +395,80 @@ class WhisperAsr:
         retry, so a draft is cheap and never holds the worker for a 30 s window decode.
         """
         started = time.perf_counter()
-        language = language if language and self.supports(language) else self.language
-        samples = audio.pcm16_to_float(pcm)
-        if sample_rate != audio.WHISPER_RATE:
-            samples = audio.resample_float(samples, sample_rate, audio.WHISPER_RATE)
-        audio_s = len(samples) / audio.WHISPER_RATE
-        if audio_s < 0.1:
-            return Transcript("", 0.0, language, audio_s, time.perf_counter() - started)
-        prompt = prompt if prompt is not None else self.initial_prompt
+        req = self._request(pcm, sample_rate, prompt, language)
+        if req.audio_s < 0.1:
+            return Transcript("", 0.0, req.language, req.audio_s, time.perf_counter() - started)
         decoded = self._decode(
-            samples,
-            prompt,
+            req.samples,
+            req.prompt,
             self.window,
-            language=language,
+            language=req.language,
             beam_size=1 if draft else None,
             pad_s=self.draft_pad_s if draft else None,
         )
+        return self._finish(req, decoded, draft, started)
+
+    def transcribe_batch_sync(
+        self, items: Sequence[tuple[bytes, Mapping[str, Any]]]
+    ) -> list[Transcript]:
+        """Blocking decode of several utterances (8 kHz PCM16, each with the keyword arguments
+        of ``transcribe_sync``) together; one Transcript each, in order."""
+        if len(items) == 1 or any(kw.get("draft") for _, kw in items):
+            return [self.transcribe_sync(pcm, **kw) for pcm, kw in items]
+        started = time.perf_counter()
+        reqs = [
+            self._request(pcm, SAMPLE_RATE, kw.get("prompt"), kw.get("language"))
+            for pcm, kw in items
+        ]
+        out: list[Transcript | None] = [None] * len(reqs)
+        groups: dict[int, list[tuple[int, list[int]]]] = {}
+        for i, req in enumerate(reqs):
+            if req.audio_s < 0.1:
+                out[i] = Transcript("", 0.0, req.language, req.audio_s, 0.0)
+                continue
+            tokens = self._prompt_tokens(self._tokenizer_for(req.language), req.prompt)
+            groups.setdefault(len(tokens), []).append((i, tokens))
+        for group in groups.values():
+            decoded = self._decode_many([reqs[i] for i, _ in group], [t for _, t in group])
+            for (i, _), dec in zip(group, decoded, strict=True):
+                out[i] = self._finish(reqs[i], dec, False, started)
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.batched += len(items)
+        return [t for t in out if t is not None]
+
+    def _decode_many(self, reqs: list[_Request], prompts: list[list[int]]) -> list[_Decoded]:
+        """One encoder pass and one beam search over utterances with equal prompt lengths."""
+        longest = max(len(r.samples) for r in reqs)
+        feats = [
+            self._features(
+                np.pad(r.samples, (0, longest - len(r.samples))), self.window, self.pad_s
+            )
+            for r in reqs
+        ]
+        encoder_output = self._model.encode(np.stack(feats))
+        caps = [self._max_new(r.samples) for r in reqs]
+        longest_out = max(len(t) + c for t, c in zip(prompts, caps, strict=True))
+        results = self._model.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=self.beam_size,
+            num_hypotheses=min(self.num_hypotheses, self.beam_size),
+            no_repeat_ngram_size=3,
+            max_length=min(longest_out, self._model.max_length),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )
+        return [
+            self._decoded(self._tokenizer_for(r.language), res, cap, self.beam_size)
+            for r, res, cap in zip(reqs, results, caps, strict=True)
+        ]
+
+    def _finish(self, req: _Request, decoded: _Decoded, draft: bool, started: float) -> Transcript:
+        """The retries a first decode may need, then the Transcript (and the stats)."""
+        samples, prompt, language, audio_s = req.samples, req.prompt, req.language, req.audio_s
         guarded = not draft and self.retry_full_window and self.window == "utterance"
         latin_retry = guarded and drifted_to_latin(decoded.text, language)
         if latin_retry:
@@ -422,6 +522,17 @@ class WhisperAsr:
             self.transcribe_sync, pcm, sample_rate, prompt=prompt, language=language, draft=draft
         )
         return await loop.run_in_executor(self._executor, job)
+
+    async def transcribe_batch(
+        self, items: Sequence[tuple[bytes, Mapping[str, Any]]]
+    ) -> list[Transcript]:
+        """``transcribe_batch_sync`` in the bounded worker pool."""
+        if self._closed:
+            raise RuntimeError("WhisperAsr is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, partial(self.transcribe_batch_sync, list(items))
+        )
 
     async def aclose(self) -> None:
         if self._closed:

@@ -6,7 +6,8 @@ first part of the line is rendered, so a live line starts playing before it is f
 Closing the stream early (barge-in) cancels the rendering still in progress.
 
 ``PromptSource`` is what a call plays robot lines through: the prompt cache in front of an
-engine, so a cached line goes out at once and a new one streams while it is being cached.
+engine, so a cached line goes out at once and a new one streams while it is being cached; a
+personal line (PII) is spoken with ``cache=False`` and leaves no trace in the cache.
 
 Every engine reads numbers through ``speech.tts.normalize.normalize_for_tts`` first.
 """
@@ -35,10 +36,13 @@ class TtsEngine(Protocol):
 class PromptSource(Protocol):
     """Robot lines as the call flow plays them (``speech.cache.PromptCache`` implements it)."""
 
-    def speak(self, text: str) -> AsyncGenerator[bytes, None]:
+    def speak(self, text: str, *, cache: bool = True) -> AsyncGenerator[bytes, None]:
         """PCM16 mono chunks of `text` at 8 kHz, in playing order: a line already rendered comes
         in one chunk at once; a new line comes as frames from its first clause on, while it is
         rendered for next time. Closing the generator early (barge-in) stops this caller's share
         of the work: the rest of the line is not rendered unless another caller still wants it.
+
+        ``cache=False`` (a personal line: a lead's name, company, what the callee said) streams
+        it from the engine alone: never looked up, kept in memory, shared or written to disk.
         """
         ...
