@@ -31,14 +31,10 @@ import asyncio
 import contextlib
 import json
 import random
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,10 +59,10 @@ from callflow.session import CallSession  # noqa: E402
 from core.audio import FRAME_BYTES, FRAME_S, pcm_seconds  # noqa: E402
 from core.yamlload import YamlLoadError, load_yaml  # noqa: E402
 from nlu.base import INTENTS  # noqa: E402
+from simcallee.carrier import CarrierError, kamailio  # noqa: E402
 from telephony.base import CallState, DialRequest, InboundCall, PlayoutStarted  # noqa: E402
 from telephony.pool import WorkerPool  # noqa: E402
 
-KAMAILIO_TEMPLATE = REPO / "tests" / "kamailio" / "kamailio.cfg.tmpl"
 USER, PASSWORD, LEAD = "robot", "bench-pw", "13800000001"
 LOUD = 400  # peak sample of a frame with audio (espeak speech peaks in the thousands)
 GAP_FRAMES = 12  # 240 ms of quiet: the robot stopped (espeak's pauses between words are shorter)
@@ -122,51 +118,6 @@ def stop_ms(heard: Heard) -> float | None:
             if quiet >= GAP_FRAMES and t >= heard.onset:
                 return max(0.0, (last - heard.onset) * 1000)
     return None
-
-
-# ---- the carrier ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def carrier(workdir: Path, callee_port: int) -> Iterator[int]:
-    """Kamailio on a free loopback port relaying to `callee_port` (the tests' template)."""
-    binary = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
-    if binary is None:
-        raise SetupError("kamailio is not installed (apt kamailio), or pass --direct")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    cfg = KAMAILIO_TEMPLATE.read_text()
-    for key, value in {"PORT": port, "CALLEE_PORT": callee_port, "USER": USER}.items():
-        cfg = cfg.replace(f"@@{key}@@", str(value))
-    cfg = cfg.replace("@@PASSWORD@@", PASSWORD)
-    (workdir / "kamailio.cfg").write_text(cfg)
-    argv = [binary, "-f", str(workdir / "kamailio.cfg"), "-DD", "-E", "-m", "32", "-M", "4"]
-    argv += ["-Y", str(workdir), "-P", str(workdir / "kamailio.pid"), "-w", str(workdir)]
-    with (workdir / "kamailio.log").open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
-    try:
-        _wait_listening(port, proc)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SetupError(f"kamailio exited at start (code {proc.returncode})")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SetupError("kamailio did not listen within 5 s")
 
 
 # ---- one call ------------------------------------------------------------------------------
@@ -358,7 +309,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], 
         with contextlib.ExitStack() as stack:
             port = callee.sip_ports[0]
             if not args.direct:
-                port = stack.enter_context(carrier(workdir, port))
+                carrier = kamailio(workdir, user=USER, password=PASSWORD, callee_port=port)
+                port = stack.enter_context(carrier).port
             voice = make_prompts(cfg, tts, "callee")
             rig = Rig(cfg, script, robot, callee, f"sip:{LEAD}@127.0.0.1:{port}", engines, voice)
             for trial in plan:
@@ -403,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
             report, code = asyncio.run(run(args, Path(tmp)))
         except SetupError as exc:
             print(f"bargein: {exc}", file=sys.stderr)
+            return 2
+        except CarrierError as exc:
+            print(f"bargein: {exc}, or pass --direct", file=sys.stderr)
             return 2
     print(json.dumps(report, ensure_ascii=False))
     return code

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from bench.asrnoise import NoiseModel, load_model  # noqa: E402
+from core.report import emit_json  # noqa: E402
 from core.text import canonical  # noqa: E402
 from nlu.knowledge import retrieval  # noqa: E402
 from nlu.knowledge.file import KnowledgeFileError, load_knowledge  # noqa: E402
@@ -283,10 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KnowledgeFileError, RuntimeError) as exc:
         print(f"bench/knowledge.py: {exc}", file=sys.stderr)
         return 1
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    emit_json(result, args.out)
     return 0
 
 

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,9 +42,9 @@ from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary
 from campaigns.pacing import PacingConfig
 from models import Campaign, Lead
+from simcallee.carrier import CarrierError, kamailio
 
 REPO = Path(__file__).resolve().parent.parent
-KAMAILIO_TEMPLATE = REPO / "tests" / "kamailio" / "kamailio.cfg.tmpl"
 USER, PASSWORD = "robot", "load-pw"
 CALLS_PER_WORKER = 4  # the PyPI pjsua2 wheel's limit
 CONVERSATIONS = (  # a talker's lines; the first is said over the robot's greeting
@@ -120,47 +117,7 @@ def _free(port: int) -> bool:
     return True
 
 
-# ---- the carrier and the callees ----------------------------------------------------------
-
-
-@contextlib.contextmanager
-def carrier(workdir: Path) -> Iterator[int]:
-    """Kamailio (the tests' template) relaying each call to the port in its number."""
-    binary = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
-    if binary is None:
-        raise SetupError("kamailio is not installed (apt kamailio)")
-    port = free_port_block(1)
-    cfg = KAMAILIO_TEMPLATE.read_text()
-    cfg = cfg.replace("$rp = @@CALLEE_PORT@@;", "$rp = $(rU{s.substr,1,5}{s.int});")
-    for key, value in {"PORT": port, "USER": USER, "PASSWORD": PASSWORD}.items():
-        cfg = cfg.replace(f"@@{key}@@", str(value))
-    (workdir / "kamailio.cfg").write_text(cfg)
-    argv = [binary, "-f", str(workdir / "kamailio.cfg"), "-DD", "-E", "-m", "64", "-M", "8"]
-    argv += ["-Y", str(workdir), "-P", str(workdir / "kamailio.pid"), "-w", str(workdir)]
-    with (workdir / "kamailio.log").open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
-    try:
-        _wait_listening(port, proc)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SetupError(f"kamailio exited at start (code {proc.returncode})")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SetupError("kamailio did not listen within 5 s")
+# ---- the callees --------------------------------------------------------------------------
 
 
 class Callees:
@@ -479,8 +436,8 @@ async def point(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     await asyncio.to_thread(callees.start)
     reports: list[dict[str, Any]] = []
     try:
-        with carrier(workdir) as kport:
-            cfg = point_config(args.path, args.device, n, kport, cache, args.set)
+        with kamailio(workdir, user=USER, password=PASSWORD, shm_mb=64, pkg_mb=8) as trunk:
+            cfg = point_config(args.path, args.device, n, trunk.port, cache, args.set)
             out = await robot(cfg, f"sqlite:///{workdir}/load.db", tr, callees, args.spread_s + 150)
     finally:
         reports = await asyncio.to_thread(callees.stop)
@@ -511,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="load-") as tmp:
         try:
             result = asyncio.run(point(args, Path(tmp)))
-        except SetupError as exc:
+        except (SetupError, CarrierError) as exc:
             print(f"load: {exc}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:

@@ -19,7 +19,6 @@ so latency is the classifier's alone.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -32,6 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from core.report import emit_json  # noqa: E402
 from core.text import canonical  # noqa: E402
 from nlu.base import IntentResult  # noqa: E402
 from nlu.cli import latency_summary  # noqa: E402
@@ -158,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             result["models"][name] = {"skipped": str(exc)}
             continue
         result["models"][name] = measure(model, texts, gold, args.latency_n, size)
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit_json(result, args.out)
     return 0
 
 

@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from callflow.clarify import judge  # noqa: E402
+from core.report import emit_json  # noqa: E402
 from core.text import canonical  # noqa: E402
 from nlu import load_classifier  # noqa: E402
 from nlu.base import IntentResult  # noqa: E402
@@ -208,10 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["loadavg_before"] = [round(x, 2) for x in load_before]
     result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit_json(result, args.out)
     return 0
 
 

@@ -15,9 +15,11 @@ silent callee from one who was not understood.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from .section import section
 
 __all__ = ["DEFAULT_GOODBYE", "DEFAULT_PROMPT", "Silence", "parse_silence"]
 
@@ -36,19 +38,15 @@ class Silence:
 def parse_silence(raw: Any, fill: Callable[[str, str], str]) -> Silence | None:
     """The ``silence:`` section (None: absent). Raises ValueError naming the bad key;
     `fill(text, where)` puts the script's variables into a line."""
-    if raw is None:
+    data = section(raw, "silence", _KEYS)
+    if data is None:
         return None
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"silence must be a mapping, got {type(raw).__name__}")
-    unknown = sorted(str(k) for k in raw if k not in _KEYS)
-    if unknown:
-        raise ValueError(f"silence has unknown keys {unknown} (known: goodbye, max, prompt)")
-    count = raw.get("max", 1)
+    count = data.get("max", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"silence.max must be a whole number >= 0, got {count!r}")
     lines = {}
     for key, default in (("prompt", DEFAULT_PROMPT), ("goodbye", DEFAULT_GOODBYE)):
-        text = raw.get(key, default)
+        text = data.get(key, default)
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"silence.{key} must be a non-empty string")
         lines[key] = fill(text.strip(), f"silence.{key}")

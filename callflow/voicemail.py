@@ -15,9 +15,11 @@ section it hangs up at once, saying nothing. The robot's turn record carries
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from .section import section
 
 __all__ = ["Voicemail", "parse_voicemail"]
 
@@ -34,19 +36,13 @@ class Voicemail:
 def parse_voicemail(raw: Any, fill: Callable[[str, str], str]) -> Voicemail | None:
     """The ``voicemail:`` section (None: absent). Raises ValueError naming the bad key;
     `fill(text, where)` puts the script's variables into the message."""
-    if raw is None:
+    data = section(raw, "voicemail", _KEYS)
+    if data is None:
         return None
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"voicemail must be a mapping, got {type(raw).__name__}")
-    unknown = sorted(str(k) for k in raw if k not in _KEYS)
-    if unknown:
-        raise ValueError(
-            f"voicemail has unknown keys {unknown} (known: {', '.join(sorted(_KEYS))})"
-        )
-    text = raw.get("leave_message")
+    text = data.get("leave_message")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("voicemail.leave_message must be a non-empty string")
-    wait = raw.get("beep_wait_s", 8.0)
+    wait = data.get("beep_wait_s", 8.0)
     if isinstance(wait, bool) or not isinstance(wait, int | float):
         raise ValueError(f"voicemail.beep_wait_s must be a number, got {wait!r}")
     if not 0 < wait <= MAX_BEEP_WAIT_S:

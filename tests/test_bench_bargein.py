@@ -4,7 +4,6 @@ stop-time rule on made-up frame logs."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from bench.bargein import GAP_FRAMES, Heard, stop_ms, trials
+from simcallee.carrier import kamailio_binary
 
 ROOT = Path(__file__).resolve().parents[1]
-KAMAILIO = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
+KAMAILIO = kamailio_binary()
 
 
 def test_stop_is_the_last_loud_frame_before_a_quiet_gap() -> None:

@@ -5,7 +5,6 @@ parts: the traffic model, the figures taken from a callee's timing, the sustaine
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.load import overrides, point_ok, setting, sustained
+from simcallee.carrier import kamailio_binary
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ def test_heard_latency_and_barge_stop_from_a_callee_timeline() -> None:
 @pytest.mark.sip
 @pytest.mark.slow
 def test_two_calls_through_the_harness(tmp_path: Path) -> None:
-    if shutil.which("kamailio", path="/usr/sbin:/sbin:/usr/bin") is None:
+    if kamailio_binary() is None:
         pytest.skip("kamailio is not installed")
     if not (REPO / "build" / "models" / "whisper-base" / "model.bin").exists():
         pytest.skip("the Whisper model is not built")

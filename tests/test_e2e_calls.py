@@ -21,24 +21,23 @@ import pytest
 pytest.importorskip("pjsua2")
 pytest.importorskip("faster_whisper")
 
-from app.config import Config, load_config
-from app.demo import make_callee
+from app.config import Config
 from app.engines import (
     make_asr,
     make_nlu,
     make_prompts,
     make_session_factory,
-    make_telephony,
     make_tts,
 )
 from bus.fake import RecordingBus
 from callflow.script import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
-from models import CallAttempt, Campaign, Lead, init_db
+from models import CallAttempt, Lead, init_db
 from nlu.base import INTENTS
 from simcallee.callee import SimulatedCallee
 from telephony.pool import WorkerPool
+from tests.siprig import new_campaign, rig_config, sip_pair
 
 pytestmark = [pytest.mark.sip, pytest.mark.asr, pytest.mark.slow]
 
@@ -65,14 +64,10 @@ def syllable_recall(reference: str, heard: str) -> float:
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
     base = tmp_path_factory.mktemp("e2e")
-    cfg = load_config("config.yaml", env={})
-    cfg.speech.prompt_cache_dir = str(base / "prompts")
-    cfg.callee.recordings_dir = str(base / "recordings")
-    cfg.database.url = f"sqlite:///{base}/e2e.db"
-    cfg.telephony.ring_timeout_s = 5
     # the interested persona's call is ~55 s of speech and replies on an idle machine; a
     # confirmation question or a loaded CPU adds more, and the cap is not what is tested here
-    cfg.callflow.max_call_s = 120
+    cfg = rig_config(base, ring_timeout_s=5, max_call_s=120)
+    cfg.database.url = f"sqlite:///{base}/e2e.db"
     return cfg
 
 
@@ -102,46 +97,28 @@ def free_udp_port() -> int:
 @pytest.fixture
 async def rig(cfg: Config, engines: dict[str, Any]) -> AsyncIterator[Rig]:
     db = init_db(cfg.database.url)
-    with db.begin() as s:
-        camp = Campaign(name=f"e2e-{os.urandom(4).hex()}", script=cfg.callflow.script)
-        s.add(camp)
-        s.flush()
-        campaign_id = camp.id
-    callee_tel = make_telephony(cfg, listen=True, sip_port=0, processes=1)
-    robot_tel = make_telephony(cfg)
-    assert isinstance(callee_tel, WorkerPool) and isinstance(robot_tel, WorkerPool)
-    callee = make_callee(cfg, callee_tel)
+    campaign_id = new_campaign(db, "e2e", cfg.callflow.script)
     script = load_script(cfg.callflow.script, known_intents=INTENTS)
     prompts = make_prompts(cfg, engines["tts"])
     await prompts.prefetch(script.lines()[:3])
-    await callee.prepare()
     # before the workers start: it loads the knowledge index (seconds of blocking imports)
     make_session = make_session_factory(cfg, script, engines["asr"], engines["nlu"], prompts)
-    await callee_tel.start()
-    await robot_tel.start()
-    port = callee_tel.sip_ports[0]
+    async with sip_pair(cfg) as sip:
 
-    def dialer(uri_template: str) -> Dialer:
-        return Dialer(
-            db=db,
-            telephony=robot_tel,
-            make_session=make_session,
-            bus=RecordingBus(),
-            trunk=TrunkConfig(uri_template, ring_timeout_s=cfg.telephony.ring_timeout_s),
-            window=CallingWindow.parse("00:00-24:00"),
-            max_concurrent=2,
-            max_attempts=3,
-            node="e2e",
-        )
+        def dialer(uri_template: str) -> Dialer:
+            return Dialer(
+                db=db,
+                telephony=sip.robot,
+                make_session=make_session,
+                bus=RecordingBus(),
+                trunk=TrunkConfig(uri_template, ring_timeout_s=cfg.telephony.ring_timeout_s),
+                window=CallingWindow.parse("00:00-24:00"),
+                max_concurrent=2,
+                max_attempts=3,
+                node="e2e",
+            )
 
-    serve = asyncio.create_task(callee.serve(), name="callee.serve")
-    try:
-        yield Rig(cfg, db, robot_tel, callee, port, campaign_id, dialer)
-    finally:
-        serve.cancel()
-        await asyncio.gather(serve, return_exceptions=True)
-        await robot_tel.close()
-        await callee_tel.close()
+        yield Rig(cfg, db, sip.robot, sip.callee, sip.callee_port, campaign_id, dialer)
 
 
 def add_lead(rig: Rig, phone: str) -> int:

@@ -30,20 +30,18 @@ import pytest
 
 pytest.importorskip("pjsua2")
 
-from app.config import Config, load_config
-from app.demo import make_callee
+from app.config import Config
 from app.engines import (
     make_endpointer_factory,
     make_nlu,
     make_prompts,
     make_session_factory,
-    make_telephony,
     make_tts,
 )
 from bus.fake import RecordingBus
 from callflow.script import Script, load_script
 from campaigns.compliance import CallingWindow
-from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
+from campaigns.dialer import AttemptSummary, Dialer
 from campaigns.importer import import_leads
 from crm_sync.outbox import deliver_pending
 from crm_sync.webhook import WebhookCrm
@@ -55,9 +53,10 @@ from speech import audio
 from speech.asr.adapter import StreamAdapter
 from speech.asr.fake import FakeAsr
 from telephony.pool import WorkerPool
+from tests.siprig import kamailio_trunk, rig_config, sip_pair
 from tests.test_crm_delivery import Stub
 from tests.test_e2e_edge import find, read_wav
-from tests.test_trunk_kamailio import KAMAILIO, PASSWORD, USER, kamailio
+from tests.test_trunk_kamailio import KAMAILIO, kamailio
 
 pytestmark = [
     pytest.mark.sip,
@@ -71,12 +70,8 @@ LEAD_FILE = "手机,姓名,性别,公司\n13800000501,王伟,男,星河科技\n"
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
-    cfg = load_config("config.yaml", env={})
+    cfg = rig_config(tmp_path, ring_timeout_s=5, max_call_s=120)
     cfg.database.url = f"sqlite:///{tmp_path}/conversation.db"
-    cfg.speech.prompt_cache_dir = str(tmp_path / "prompts")
-    cfg.callee.recordings_dir = str(tmp_path / "callee-recordings")
-    cfg.telephony.ring_timeout_s = 5
-    cfg.callflow.max_call_s = 120
     cfg.callflow.no_input_timeout_s = 15  # the callee answers every line; no reprompt between
     return cfg
 
@@ -131,30 +126,18 @@ async def call(cfg: Config, tmp_path: Path) -> AsyncIterator[Call]:
     prompts = make_prompts(cfg, tts)
     await prompts.prefetch(script.lines())  # the campaign's fixed lines: neutral forms only
     prompts.stats.reset()
-    callee_tel = make_telephony(cfg, listen=True, sip_port=0, processes=1)
-    robot = make_telephony(cfg)
-    assert isinstance(callee_tel, WorkerPool) and isinstance(robot, WorkerPool)
-    callee = make_callee(cfg, callee_tel)
-    await callee.prepare()
-    await callee_tel.start()
-    await robot.start()
-    await ready(robot, callee_tel)
-    asr = StreamAdapter(FakeAsr(callee.persona_for(PHONE).lines), make_endpointer_factory(cfg))
-    make_session = make_session_factory(cfg, script, asr, make_nlu(cfg), prompts)
-    serve = asyncio.create_task(callee.serve(), name="callee.serve")
-    try:
-        with kamailio(tmp_path, callee_tel.sip_ports[0]) as carrier:
+    async with sip_pair(cfg) as sip:
+        await ready(sip.robot, sip.callee_pool)
+        lines = sip.callee.persona_for(PHONE).lines
+        asr = StreamAdapter(FakeAsr(lines), make_endpointer_factory(cfg))
+        make_session = make_session_factory(cfg, script, asr, make_nlu(cfg), prompts)
+        with kamailio(tmp_path, sip.callee_port) as carrier:
             dialer = Dialer(
                 db=db,
-                telephony=robot,
+                telephony=sip.robot,
                 make_session=make_session,
                 bus=RecordingBus(),
-                trunk=TrunkConfig(
-                    f"sip:{{phone}}@{carrier.host}",
-                    username=USER,
-                    password=PASSWORD,
-                    ring_timeout_s=5,
-                ),  # fmt: skip
+                trunk=kamailio_trunk(carrier),
                 window=CallingWindow.parse("00:00-24:00"),
                 max_concurrent=1,
                 max_attempts=1,
@@ -162,13 +145,8 @@ async def call(cfg: Config, tmp_path: Path) -> AsyncIterator[Call]:
             )
             async with asyncio.timeout(150):
                 (result,) = await dialer.run_until_idle(campaign_id)
-            report = await callee_report(callee)
+            report = await callee_report(sip.callee)
         yield Call(cfg, script, db, result, report, prompts, tts)
-    finally:
-        serve.cancel()
-        await asyncio.gather(serve, return_exceptions=True)
-        await robot.close()
-        await callee_tel.close()
 
 
 def stored(call: Call) -> tuple[CallAttempt, Lead, list[Turn]]:

@@ -13,10 +13,9 @@ the edge, not understanding (tests/test_e2e_calls.py runs Whisper and the intent
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,26 +25,26 @@ import pytest
 
 pytest.importorskip("pjsua2")
 
-from app.config import Config, load_config
-from app.demo import CALLEE_SPEED, CALLEE_VARIANT, make_callee
+from app.config import Config
+from app.demo import CALLEE_SPEED, CALLEE_VARIANT
 from app.engines import (
     make_asr,
     make_nlu,
     make_prompts,
     make_session_factory,
-    make_telephony,
     make_tts,
 )
 from bus.fake import RecordingBus
 from callflow.script import Script, parse_script
 from campaigns.compliance import CallingWindow
-from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
+from campaigns.dialer import AttemptSummary, Dialer
 from campaigns.recordings import Recordings
-from models import CallAttempt, Campaign, Lead, init_db
+from models import CallAttempt, Lead, init_db
 from nlu.base import INTENTS
 from simcallee.callee import CallReport, SimulatedCallee
 from telephony.pool import WorkerPool
-from tests.test_trunk_kamailio import KAMAILIO, PASSWORD, USER, Carrier, kamailio
+from tests.siprig import kamailio_trunk, new_campaign, rig_config, sip_pair
+from tests.test_trunk_kamailio import KAMAILIO, Carrier, kamailio
 
 pytestmark = [
     pytest.mark.sip,
@@ -89,14 +88,9 @@ def edge_script() -> Script:
 
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    base = tmp_path_factory.mktemp("edge")
-    cfg = load_config("config.yaml", env={})
-    cfg.speech.prompt_cache_dir = str(base / "prompts")
+    cfg = rig_config(tmp_path_factory.mktemp("edge"), ring_timeout_s=5, max_call_s=60)
     cfg.speech.asr_engine = "fake"
     cfg.nlu.engine = "fake"
-    cfg.callee.recordings_dir = str(base / "callee-recordings")
-    cfg.telephony.ring_timeout_s = 5
-    cfg.callflow.max_call_s = 60
     cfg.callflow.no_input_timeout_s = 20  # keys drive these calls; no reprompt in between
     return cfg
 
@@ -125,12 +119,7 @@ class Rig:
             telephony=self.robot,
             make_session=make_session,
             bus=RecordingBus(),
-            trunk=TrunkConfig(
-                f"sip:{{phone}}@{self.carrier.host}",
-                username=USER,
-                password=PASSWORD,
-                ring_timeout_s=5,
-            ),
+            trunk=kamailio_trunk(self.carrier),
             window=CallingWindow.parse("00:00-24:00"),
             max_concurrent=1,
             max_attempts=3,
@@ -160,49 +149,28 @@ class Rig:
 
 
 @pytest.fixture
-def carrier_for(tmp_path: Path) -> Iterator[Any]:
-    stack: list[Any] = []
-
-    def start(callee_port: int) -> Carrier:
-        ctx = kamailio(tmp_path, callee_port)
-        stack.append(ctx)
-        return ctx.__enter__()
-
-    yield start
-    for ctx in stack:
-        ctx.__exit__(None, None, None)
-
-
-@pytest.fixture
-async def rig(cfg: Config, tmp_path: Path, carrier_for: Any) -> AsyncIterator[Rig]:
+async def rig(cfg: Config, tmp_path: Path) -> AsyncIterator[Rig]:
     cfg.database.url = f"sqlite:///{tmp_path}/edge.db"
     db = init_db(cfg.database.url)
-    with db.begin() as s:
-        camp = Campaign(name=f"edge-{os.urandom(4).hex()}", script="edge_e2e")
-        s.add(camp)
-        s.flush()
-        campaign_id = camp.id
+    campaign_id = new_campaign(db, "edge", "edge_e2e")
     engines = {"asr": make_asr(cfg), "nlu": make_nlu(cfg)}
     prompts = make_prompts(cfg, make_tts(cfg))
     await prompts.prefetch(edge_script().lines())
-    callee_tel = make_telephony(cfg, listen=True, sip_port=0, processes=1)
-    robot = make_telephony(cfg)
-    assert isinstance(callee_tel, WorkerPool) and isinstance(robot, WorkerPool)
-    callee = make_callee(cfg, callee_tel)
-    await callee.prepare()
-    await callee_tel.start()
-    await robot.start()
-    port = callee_tel.sip_ports[0]
-    carrier = carrier_for(port)
     recordings = Recordings(tmp_path / "recordings", retention_days=30)
-    serve = asyncio.create_task(callee.serve(), name="callee.serve")
-    try:
-        yield Rig(cfg, db, callee, port, carrier, campaign_id, recordings, prompts, robot, engines)
-    finally:
-        serve.cancel()
-        await asyncio.gather(serve, return_exceptions=True)
-        await robot.close()
-        await callee_tel.close()
+    async with sip_pair(cfg) as sip:
+        with kamailio(tmp_path, sip.callee_port) as carrier:
+            yield Rig(
+                cfg,
+                db,
+                sip.callee,
+                sip.callee_port,
+                carrier,
+                campaign_id,
+                recordings,
+                prompts,
+                sip.robot,
+                engines,
+            )
 
 
 # --- audio matching ---------------------------------------------------------------------

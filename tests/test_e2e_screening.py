@@ -16,10 +16,11 @@ import pytest
 pytest.importorskip("pjsua2")
 pytest.importorskip("faster_whisper")
 
-from app.config import Config, load_config
+from app.config import Config
 from campaigns.dialer import AttemptSummary
 from models import Lead
 from speech import audio
+from tests.siprig import rig_config
 from tests.test_e2e_calls import (  # noqa: F401 - fixtures, over this module's cfg
     Rig,
     add_lead,
@@ -36,12 +37,9 @@ pytestmark = [pytest.mark.sip, pytest.mark.asr, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def cfg(tmp_path_factory: pytest.TempPathFactory) -> Config:
     base = tmp_path_factory.mktemp("screening")
-    cfg = load_config("config.yaml", env={})
-    cfg.speech.prompt_cache_dir = str(base / "prompts")
-    cfg.callee.recordings_dir = str(base / "recordings")
+    # ring_timeout_s: an announcement is screened well before this
+    cfg = rig_config(base, ring_timeout_s=30, max_call_s=90)
     cfg.database.url = f"sqlite:///{base}/e2e.db"
-    cfg.telephony.ring_timeout_s = 30  # an announcement is screened well before this
-    cfg.callflow.max_call_s = 90
     return cfg
 
 

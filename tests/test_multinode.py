@@ -1,11 +1,16 @@
 """Issue 15 acceptance: three node processes on one PostgreSQL and one Mosquitto.
 
-Real parts: `main.py run` processes (fake media and telephony: the callee is the fake engine,
-silent; see tests/nodeenv.py), a PostgreSQL server and a Mosquitto broker on 127.0.0.1 started
-here and stopped afterwards, a local HTTP server as the CRM (it deduplicates by the
-Idempotency-Key header, as a real CRM does). Two campaigns: in "q" a silent callee is qualified
-(tests/scripts/qualify_on_silence.yaml); in "r" it gives no response and is retried once (two
-attempts).
+Real parts: `main.py run` processes, a PostgreSQL server and a Mosquitto broker on 127.0.0.1
+started here and stopped afterwards, a local HTTP server as the CRM (it deduplicates by the
+Idempotency-Key header, as a real CRM does). Node n1 dials over real SIP: its pool of pjsua2
+media workers calls through Kamailio (playing the carrier: digest challenge, record-route) to
+the simulated callee (`main.py callee`), whose every number answers and stays silent. n2 and n3
+use fake telephony (the callee is the fake engine, silent; see tests/nodeenv.py). Recognizer,
+TTS and NLU are the fakes on every node, so a lead's outcome is the same whichever node dials
+it. Two campaigns: in "q" a silent callee is qualified (tests/scripts/qualify_on_silence.yaml);
+in "r" it gives no response and is retried once (two attempts;
+tests/scripts/no_response_on_silence.yaml, short lines: n1's SIP calls take real time, and it
+must have a free slot within a second of the resume below).
 
 First, while "r" alone is dialled, a pause sent with `main.py campaign pause` (database +
 MQTT) stops new dials on every node within a second, and a resume starts them on every node
@@ -15,12 +20,15 @@ has exactly its attempts, no lead's attempts overlap in time (a lost call is rec
 claim to its lease's end), only the killed node lost leases (the others renewed theirs, under
 load, with a 10 s lease), none is left undone, and every qualified lead has one outbox row
 whose key the CRM received: exactly once at the CRM, though a row may be sent twice (a node
-killed between the CRM's answer and its own write).
+killed between the CRM's answer and its own write). And every attempt n1 made was a real SIP
+call: completed with a 200, and answered by the simulated callee (one recording each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import json
 import os
 import signal
@@ -41,6 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm_sync.payload import idempotency_key
 from models import CallAttempt, Campaign, Lead, LeadStatus, OutboxItem, OutboxKind, init_db
+from simcallee.carrier import free_port, kamailio, kamailio_binary
 from tests.nodeenv import ROOT, fake_node_env
 from tests.pg import pg_bindir
 from tests.pg import pg_server as pg_server
@@ -52,6 +61,9 @@ pytestmark = pytest.mark.slow
 Q_LEADS, R_LEADS, MAX_ATTEMPTS = 100, 200, 2
 NODES = ("n1", "n2", "n3")
 PREFIX = "mn"
+SIP_NODE, SIP_SLOTS = "n1", 2  # the node dialling over real SIP (never the one killed)
+TRUNK_USER, TRUNK_PASSWORD = "robot", "s3cret-pw"  # Kamailio's digest credentials for n1
+SILENT = "silent_lead"  # the simulated callee's persona for every number: answers, says nothing
 
 
 class Crm:
@@ -117,6 +129,76 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield admin.rsplit("/", 1)[0] + f"/{name}"
 
 
+@pytest.fixture
+def carrier(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The simulated callee (`main.py callee`, one listening media worker) behind Kamailio:
+    the trunk's host:port and the callee's recordings folder (one file per answered call).
+    Its only persona, the default, answers every number and stays silent until the robot
+    hangs up. It has twice the SIP node's slots: a slot is freed a moment after the hangup."""
+    assert importlib.util.find_spec("pjsua2"), "pjsua2 is not installed (scripts/setup.sh)"
+    assert kamailio_binary(), "kamailio is not installed (scripts/setup.sh installs it)"
+    personas, port = tmp_path / "personas.yaml", free_port()
+    personas.write_text(f"default: {{name: {SILENT}, ring_ms: 100, linger_s: 60}}\n")
+    recordings = tmp_path / "callee-recordings"
+    env = fake_node_env(
+        tmp_path,
+        inherit=True,
+        CALLBOT__CALLEE__SIP_PORT=str(port),
+        CALLBOT__CALLEE__PERSONAS=str(personas),
+        CALLBOT__CALLEE__RECORDINGS_DIR=str(recordings),
+        CALLBOT__TELEPHONY__ENGINE="pjsua2",
+        CALLBOT__TELEPHONY__CALLS_PER_WORKER=str(2 * SIP_SLOTS),
+    )
+    log = tmp_path / "callee.log"
+    with log.open("wb") as out:
+        callee = subprocess.Popen(
+            [sys.executable, "main.py", "callee"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its media worker is ended with it
+        )
+    try:
+        listening = lambda: b"simulated callee listening" in log.read_bytes()  # noqa: E731
+        wait_for(lambda: listening() or callee.poll() is not None, 90, "the simulated callee")
+        assert callee.poll() is None, f"callee exited: {log.read_text(errors='replace')[-3000:]}"
+        workdir = tmp_path / "kamailio"
+        with kamailio(workdir, user=TRUNK_USER, password=TRUNK_PASSWORD, callee_port=port) as c:
+            yield c.host, recordings
+    finally:
+        stop_group(callee, signal.SIGINT)
+
+
+def stop_group(proc: subprocess.Popen[Any], sig: int) -> None:
+    """`sig` to the process, then SIGKILL to what is left of its session (its media workers)
+    after 20 s."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def sip_env(env: dict[str, str], trunk: str) -> dict[str, str]:
+    """`env` for the node dialling over real SIP through `trunk` (host:port)."""
+    return env | {
+        "CALLBOT__TELEPHONY__ENGINE": "pjsua2",
+        "CALLBOT__TELEPHONY__TRUNK_URI": f"sip:{{phone}}@{trunk}",
+        "CALLBOT__TELEPHONY__USERNAME": TRUNK_USER,
+        "CALLBOT__TELEPHONY__PASSWORD": TRUNK_PASSWORD,
+        "CALLBOT__TELEPHONY__RING_TIMEOUT_S": "10",
+        "CALLBOT__TELEPHONY__PROCESSES": "1",
+        "CALLBOT__TELEPHONY__CALLS_PER_WORKER": str(SIP_SLOTS),
+        "CALLBOT__CAMPAIGN__MAX_CONCURRENT_CALLS": str(SIP_SLOTS),
+        "PYTHONFAULTHANDLER": "1",  # a media worker that crashes leaves its stacks in the log
+    }
+
+
 def wait_for(cond: Callable[[], Any], within_s: float, what: str) -> None:
     deadline = time.monotonic() + within_s
     while not cond():
@@ -168,7 +250,7 @@ def add_campaigns(db_url: str) -> None:
     db = init_db(db_url)
     with db.begin() as s:
         q = Campaign(name="q", script="tests/scripts/qualify_on_silence.yaml", status="draft")
-        r = Campaign(name="r", script="callflow/scripts/saas_demo.yaml", status="draft")
+        r = Campaign(name="r", script="tests/scripts/no_response_on_silence.yaml", status="draft")
         s.add_all([q, r])
         s.flush()
         s.add_all(Lead(campaign_id=q.id, phone=f"1380000{i:04d}") for i in range(Q_LEADS))
@@ -176,7 +258,7 @@ def add_campaigns(db_url: str) -> None:
 
 
 def test_three_nodes_one_killed_broker_restarted_nothing_lost_or_doubled(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, pg_url: str, carrier: tuple[str, Path]
 ) -> None:
     assert MOSQUITTO is not None, "mosquitto is not installed (scripts/setup.sh installs it)"
     broker, crm = Broker(tmp_path), Crm()
@@ -185,7 +267,9 @@ def test_three_nodes_one_killed_broker_restarted_nothing_lost_or_doubled(
     env = {**os.environ, **node_env(tmp_path, pg_url, broker.port, crm.url)}
     events = Events(broker.port)
     logs = {n: tmp_path / f"{n}.log" for n in NODES}  # files: a full pipe would stall a node
-    nodes = {n: start(n, env, logs[n]) for n in NODES}
+    trunk, recordings = carrier
+    envs = {n: sip_env(env, trunk) if n == SIP_NODE else env for n in NODES}
+    nodes = {n: start(n, envs[n], logs[n]) for n in NODES}
     began = time.monotonic()
     try:
         run_campaign(env, pg_url, broker, events, nodes)
@@ -194,6 +278,8 @@ def test_three_nodes_one_killed_broker_restarted_nothing_lost_or_doubled(
             if proc.poll() is None:
                 proc.kill()
             proc.wait(10)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # media workers their node did not end
             print(f"--- {name} exit {proc.returncode}:\n{logs[name].read_text()[-3000:]}")
         events.client.loop_stop()
         crm.server.shutdown()
@@ -201,6 +287,7 @@ def test_three_nodes_one_killed_broker_restarted_nothing_lost_or_doubled(
     print(f"campaign dialled and settled in {time.monotonic() - began:.0f} s")
     check_attempts(pg_url)
     check_crm(pg_url, crm)
+    check_sip(pg_url, recordings)
 
 
 def start(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
@@ -212,6 +299,7 @@ def start(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[str]:
             stdout=subprocess.DEVNULL,
             stderr=err,
             text=True,
+            start_new_session=True,  # its media workers (if any) can be ended with it
         )
 
 
@@ -340,3 +428,17 @@ def check_crm(db_url: str, crm: Crm) -> None:
     assert set(crm.records) == set(keys), "every row's key received, no other"
     assert {k: b["lead_id"] for k, b in crm.records.items()} == keys
     print(f"CRM: {len(crm.records)} records, {crm.posts - len(crm.records)} redeliveries")
+
+
+def check_sip(db_url: str, recordings: Path) -> None:
+    """Some leads were dialled over real SIP: the SIP node made attempts, each completed with
+    a 200, and the simulated callee answered exactly that many calls (a recording each)."""
+    with database(db_url)() as s:
+        atts = list(s.scalars(select(CallAttempt).where(CallAttempt.node == SIP_NODE)))
+    assert atts, f"{SIP_NODE} made no attempt"
+    ends = Counter((a.disposition, a.sip_code) for a in atts)
+    assert set(ends) == {("completed", 200)}, ends
+    answered = sorted(recordings.glob(f"{SILENT}-*.wav"))
+    assert len(answered) == len(atts), (len(answered), len(atts))
+    leads = len({a.lead_id for a in atts})
+    print(f"SIP: {len(atts)} attempts ({leads} leads) by {SIP_NODE}, each answered by the callee")

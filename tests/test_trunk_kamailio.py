@@ -1,7 +1,7 @@
 """A real SIP trunk: Kamailio on loopback plays the carrier between the robot and the callee.
 
-Kamailio (the Debian package) runs with a config written per test from
-tests/kamailio/kamailio.cfg.tmpl: one user and password, no database. It challenges every
+Kamailio (the Debian package) runs with a config written per test by simcallee.carrier
+from its template: one user and password, no database. It challenges every
 INVITE (407) and REGISTER (401), and relays authenticated calls, record-routed, to a
 listening `WorkerPool` (the callee). Each test starts its own Kamailio and stops it at the end;
 every wait is bounded. Skipped only when the kamailio binary is missing.
@@ -12,14 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +29,8 @@ from campaigns.dialer import Dialer, TrunkConfig
 from campaigns.store import ClaimedLead
 from core.vocab import Disposition
 from models import CallAttempt, Campaign, Lead, init_db
+from simcallee.carrier import Carrier, CarrierError, kamailio_binary
+from simcallee.carrier import kamailio as carrier_on
 from telephony import CallHandle, CallState, DialRequest, Progress, WorkerPool
 from telephony.base import TrunkRejectedError
 from telephony.callerid import CallerIdPool
@@ -50,101 +45,32 @@ from tests.test_telephony_pool import (
     wait_progress,
 )
 
-KAMAILIO = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin")
+KAMAILIO = kamailio_binary()
 pytestmark = [
     pytest.mark.sip,
     pytest.mark.skipif(KAMAILIO is None, reason="kamailio binary not installed (apt kamailio)"),
 ]
 
-TEMPLATE = Path(__file__).parent / "kamailio" / "kamailio.cfg.tmpl"
 USER, PASSWORD = "robot", "s3cret-pw"
 CALLER_IDS = ("02150001111", "02150002222")
 LEAD = "13800000001"
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on loopback right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return int(port)
-    raise RuntimeError("no port free for UDP and TCP")
-
-
-@dataclass
-class Carrier:
-    port: int
-    log: Path
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def uri(self, user: str = LEAD) -> str:
-        return f"sip:{user}@{self.host}"
-
-    def lines(self, marker: str) -> list[str]:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return [line for line in text.splitlines() if f"CARRIER {marker}" in line]
-
-
 @contextlib.contextmanager
 def kamailio(tmp_path: Path, callee_port: int) -> Iterator[Carrier]:
     """Kamailio on a free loopback port relaying to `callee_port`; stopped on exit."""
-    assert KAMAILIO is not None
-    port = free_port()
-    cfg = TEMPLATE.read_text()
-    for key, value in {
-        "PORT": str(port),
-        "CALLEE_PORT": str(callee_port),
-        "USER": USER,
-        "PASSWORD": PASSWORD,
-    }.items():
-        cfg = cfg.replace(f"@@{key}@@", value)
-    run = tmp_path / "kamailio"
-    run.mkdir()
-    (run / "kamailio.cfg").write_text(cfg)
-    log = run / "kamailio.log"
-    argv = [KAMAILIO, "-f", str(run / "kamailio.cfg"), "-DD", "-E", "-m", "32", "-M", "4"]
-    argv += ["-Y", str(run), "-P", str(run / "kamailio.pid"), "-w", str(run)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out, start_new_session=True)
-    try:
-        _wait_listening(port, proc, log)
-        yield Carrier(port, log)
-    finally:
-        _stop(proc)
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STEP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"kamailio exited ({proc.returncode}): {log.read_text()[-2000:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    pytest.fail("kamailio did not listen within 5 s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM its process group (it and its children), SIGKILL after 5 s."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+    with contextlib.ExitStack() as stack:
+        try:
+            c = stack.enter_context(
+                carrier_on(
+                    tmp_path / "kamailio", user=USER, password=PASSWORD, callee_port=callee_port
+                )
+            )
+        except CarrierError as exc:
+            tail = exc.log.read_text(errors="replace")[-2000:] if exc.log else ""
+            pytest.fail(f"{exc}: {tail}")
+        yield c
 
 
 def trunk(**kw: Any) -> TrunkSpec:
@@ -182,7 +108,7 @@ async def test_authenticated_call_is_relayed_answered_with_audio_and_pool_caller
 ) -> None:
     ids = CallerIdPool(CALLER_IDS)
     async with running_pool(trunk=trunk(display="Acme Sales"), caller_ids=ids) as robot:
-        call, inbound = await answer_through(robot, callee, carrier.uri())
+        call, inbound = await answer_through(robot, callee, carrier.uri(LEAD))
         assert inbound.from_uri.startswith(f"sip:{CALLER_IDS[0]}@")  # From user: the pool's
 
         robot_tone, callee_tone = tone(440, 1.5), tone(1000, 1.5)
@@ -198,7 +124,7 @@ async def test_authenticated_call_is_relayed_answered_with_audio_and_pool_caller
         assert call.ended is not None and call.ended.end_reason is Disposition.COMPLETED
         assert (await ended(inbound)).hangup_by == "remote"
 
-        second, inbound2 = await answer_through(robot, callee, carrier.uri())
+        second, inbound2 = await answer_through(robot, callee, carrier.uri(LEAD))
         assert inbound2.from_uri.startswith(f"sip:{CALLER_IDS[1]}@")  # rotated
         await second.hangup()
         await ended(inbound2)
@@ -281,7 +207,7 @@ async def test_wrong_password_is_refused_with_its_code_and_burns_no_attempt(
 
         assert robot.trunk_resting and robot.free_slots == 0
         with pytest.raises(TrunkRejectedError, match=r"'carrier'.*407"):
-            await robot.dial(DialRequest(uri=carrier.uri()))
+            await robot.dial(DialRequest(uri=carrier.uri(LEAD)))
         assert len(caplog.records) == 1  # still one line: the rest is not logged again
 
     assert carrier.lines("relaying") == []  # nothing reached the callee

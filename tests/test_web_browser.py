@@ -123,7 +123,8 @@ def _answers(url: str) -> bool:
 def carrier(tmp_path: Path) -> Iterator[str]:
     """The simulated callee (`main.py callee`) behind Kamailio: the trunk's host:port."""
     pytest.importorskip("pjsua2")
-    from tests.test_trunk_kamailio import KAMAILIO, free_port, kamailio
+    from simcallee.carrier import free_port
+    from tests.test_trunk_kamailio import KAMAILIO, kamailio
 
     if KAMAILIO is None:
         pytest.skip("kamailio binary not installed (apt kamailio)")
@@ -148,8 +149,9 @@ def carrier(tmp_path: Path) -> Iterator[str]:
 def server(tmp_path: Path, carrier: str) -> Iterator[str]:
     """`main.py serve --node` on a free port over a fresh database with one operator: real
     media workers dialling through `carrier`, recording on, the fake recognizer and NLU."""
+    from simcallee.carrier import free_port
     from tests.test_trunk_kamailio import PASSWORD as TRUNK_PASSWORD
-    from tests.test_trunk_kamailio import USER, free_port
+    from tests.test_trunk_kamailio import USER
 
     scripts = tmp_path / "scripts"  # the console offers the scripts beside the configured one
     scripts.mkdir()

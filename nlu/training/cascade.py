@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from core.report import emit_json
 from nlu.ensemble import decisive_rows
 from nlu.prepare import raw_model_text
 from nlu.training.dataset import Example, build_split, split_heldout
@@ -166,10 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "chosen": best,
         "grid": grid,
     }
-    text = json.dumps(result, ensure_ascii=False, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit_json(result, args.out, indent=1)
     return 0 if best is not None else 1
 
 

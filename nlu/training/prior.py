@@ -24,7 +24,6 @@ Prints JSON: per dev set and weight, the figures; the weight with the best mean 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from core.report import emit_json
 from core.yamlload import load_yaml
 from nlu import DEFAULT_CASCADE_MARGIN, DEFAULT_CASCADE_TAU
 from nlu.ensemble import decisive_rows
@@ -147,10 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for w in WEIGHTS
     }
     result["best_mean_macro_f1"] = max(mean_f1, key=lambda w: mean_f1[w])
-    text = json.dumps(result, ensure_ascii=False, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit_json(result, args.out, indent=1)
     return 0
 
 
