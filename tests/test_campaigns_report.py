@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -429,7 +429,9 @@ def test_day_bounds_across_dst() -> None:
 
 def test_shipped_config_documents_report_defaults() -> None:
     cfg = load_config(REPO / "config.yaml", env={})
-    assert cfg.report == ReportConfig()
+    # the shipped config turns the nightly report files on; everything else is the default
+    assert cfg.report.folder == "var/reports"
+    assert replace(cfg.report, folder="") == ReportConfig()
     text = (REPO / "config.yaml").read_text(encoding="utf-8")
     for key in ReportConfig.__dataclass_fields__:
         assert f"\n  {key}: " in text
