@@ -85,10 +85,17 @@ class Rig:
             prompts=self.prompts,
             no_input_timeout_s=self.no_input_s,
             max_call_s=20,
-            asr_prompt="喂，你好。多少钱？",
-            asr_language="zh",
-            continuation_s=self.continuation_s,
+            **self.session_options(lead),
         )
+
+    def session_options(self, lead: ClaimedLead) -> dict[str, Any]:
+        """What this rig's sessions get beyond the fakes (a rig for other features overrides
+        it)."""
+        return {
+            "asr_prompt": "喂，你好。多少钱？",
+            "asr_language": "zh",
+            "continuation_s": self.continuation_s,
+        }
 
     def add_lead(self, phone: str) -> int:
         with self.db.begin() as s:

@@ -9,16 +9,16 @@ import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from callflow.script import Script
-from callflow.session import CallSession
 from callflow.transfer import TransferPolicy, parse_targets
 from campaigns.recordings import Recordings
 from campaigns.store import ClaimedLead
 from models import CallAttempt, LeadStatus
-from telephony.base import CallHandle, TransferEnded
+from telephony.base import TransferEnded
 from tests.test_callflow_dtmf import make
 from tests.test_callflow_session import Rig, wait_for
 
@@ -32,17 +32,8 @@ class EdgeRig(Rig):
         super().__init__(tmp_path, script)
         self.policy = policy
 
-    def make_session(self, call: CallHandle, lead: ClaimedLead) -> CallSession:
-        return CallSession(
-            call=call,
-            script=self.script,
-            asr=self.stream_asr,
-            nlu=self.nlu,
-            prompts=self.prompts,
-            no_input_timeout_s=self.no_input_s,
-            max_call_s=20,
-            transfer=self.policy,
-        )
+    def session_options(self, lead: ClaimedLead) -> dict[str, Any]:
+        return {"transfer": self.policy}
 
 
 async def press_after_greeting(rig: Rig, keys: str, result: TransferEnded | None = None) -> None:

@@ -19,13 +19,11 @@ import pytest
 from callflow.machine import Answered, DialogState, PlaybackFinished, Say, UserSaid, step
 from callflow.personal import lead_fields, render_marked
 from callflow.script import Script, load_script, parse_script
-from callflow.session import CallSession
 from campaigns.store import ClaimedLead
 from nlu.base import INTENTS
 from speech import audio
 from speech.cache import PromptCache
 from speech.tts.fake import FakeTts
-from telephony.base import CallHandle
 from tests.test_callflow_session import Rig, callee
 
 NAMED = lead_fields("王伟", {"性别": "男", "公司": "星河科技"})
@@ -107,18 +105,8 @@ class NamedRig(Rig):
         super().__init__(tmp_path, script)
         self.leads = leads
 
-    def make_session(self, call: CallHandle, lead: ClaimedLead) -> CallSession:
-        return CallSession(
-            call=call,
-            script=self.script,
-            asr=self.stream_asr,
-            nlu=self.nlu,
-            prompts=self.prompts,
-            no_input_timeout_s=self.no_input_s,
-            max_call_s=20,
-            asr_language="zh",
-            lead=self.leads.get(lead.lead_id, {}),
-        )
+    def session_options(self, lead: ClaimedLead) -> dict[str, Any]:
+        return {"asr_language": "zh", "lead": self.leads.get(lead.lead_id, {})}
 
 
 def cached_pcm(folder: Path) -> list[bytes]:
