@@ -431,8 +431,10 @@ class Worker:
         if call.ring_timeout:
             reason = "ring timeout"
         sip_code = call.remote_final if call.remote_final and not call.answered else code
-        self._report_end(call.num, sip_code or None, reason, disposition, hangup_by)
+        # Close the call's recordings (their WAV headers are written then) before the end is
+        # reported: whoever reads the outcome may open the files at once.
         self.legs.parent_gone(call)
+        self._report_end(call.num, sip_code or None, reason, disposition, hangup_by)
         self._finish(call, code, reason)
         # Deleting the call inside its own DISCONNECTED callback is allowed by pjsua2 and
         # is the only moment its slot id cannot yet have been reused by a new call.
