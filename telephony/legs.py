@@ -175,12 +175,13 @@ class Legs:
         if len(parent.edge.recorders) == 2:
             agent.startTransmit(parent.edge.recorders[1])  # the agent joins the robot track
 
-    def parent_gone(self, call: PjCall) -> None:
-        """The callee's call ended: hang up its bridged leg; close its recording."""
+    def parent_gone(self, call: PjCall) -> list[str]:
+        """The callee's call ended: hang up its bridged leg; close its recording (returns the
+        paths of the files being closed)."""
         leg = call.edge.leg
         if leg is not None and not leg.ended:
             self._hangup(leg)
-        self.stop_recording(call)
+        return self.stop_recording(call)
 
     def check_deadlines(self, now: float) -> None:
         for leg in list(self.legs):
@@ -230,9 +231,14 @@ class Legs:
         edge.recorders = recorders
 
     @staticmethod
-    def stop_recording(call: PjCall) -> None:
-        """Dropping the recorders closes their files (pjsua writes the WAV header)."""
-        call.edge.recorders = []
+    def stop_recording(call: PjCall) -> list[str]:
+        """Dropping the recorders closes their files (pjsua writes the WAV header on the
+        bridge's next tick); returns their paths."""
+        edge = call.edge
+        if not edge.recorders or edge.record_dir is None:
+            return []
+        edge.recorders = []
+        return [str(Path(edge.record_dir) / name) for name in TRACKS]
 
 
 def _audio_of(call: PjCall) -> Any:

@@ -13,7 +13,9 @@ import ctypes
 import functools
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pjsua2 as pj
@@ -24,7 +26,8 @@ from telephony.legs import EdgeState
 from telephony.media import SILENCE, Outbox, Playout
 
 log = logging.getLogger("telephony.worker")
-_FrameFn = Callable[["TapPort", Any], None]
+_FrameFn = Callable[["TapPort", "Tap", Any], None]  # a callback body, given the bound tap
+_Callback = Callable[["TapPort", Any], None]  # what SWIG calls
 
 
 class WorkerCallbacks(Protocol):
@@ -86,22 +89,20 @@ def _pin_thread_state() -> None:
     _PINNED.add(threading.get_ident())
 
 
-def _clock_callback(what: str) -> Callable[[_FrameFn], _FrameFn]:
-    """Wrap a `TapPort` frame callback (pjmedia clock thread): skip a switched-off port, keep
-    the thread's Python state, and never let an exception escape into SWIG. A callback that
-    lands while the port is being destroyed (attributes already cleared) returns quietly."""
+def _clock_callback(what: str) -> Callable[[_FrameFn], _Callback]:
+    """Wrap a `TapPort` frame callback (pjmedia clock thread): skip an unbound port, keep the
+    thread's Python state, and never let an exception escape into SWIG."""
 
-    def wrap(fn: _FrameFn) -> _FrameFn:
+    def wrap(fn: _FrameFn) -> _Callback:
         @functools.wraps(fn)
         def run(self: TapPort, frame: Any) -> None:
             try:
-                if not self.active:
+                tap = self.tap  # one read: the main thread may rebind the port meanwhile
+                if tap is None:
                     return
                 if threading.get_ident() not in _PINNED:
                     _pin_thread_state()
-                fn(self, frame)
-            except AttributeError:
-                return  # the port is being torn down
+                fn(self, tap, frame)
             except Exception:
                 log.exception("frame %s failed", what)
 
@@ -110,20 +111,26 @@ def _clock_callback(what: str) -> Callable[[_FrameFn], _FrameFn]:
     return wrap
 
 
+@dataclass(frozen=True, slots=True)
+class Tap:
+    """What a bound `TapPort` serves: one call's number and its robot audio."""
+
+    num: int
+    playout: Playout
+
+
 class TapPort(pj.AudioMediaPort):
     """Per-call PCM tap: callee frames out to the brain, robot frames in from `Playout`.
 
-    The bridge calls put_frame on every port every tick, connected or not, so a port whose
-    call has ended is switched off (`active`), and a callback that lands while the port is
-    being destroyed (its attributes already cleared) returns quietly: an exception escaping
-    a SWIG director on the clock thread is not an option.
+    A port is bound to one call at a time (`tap`) and lives as long as the endpoint
+    (`PortPool`): the bridge calls put_frame on every port every tick, connected or not, so an
+    unbound port answers nothing, and a port is never destroyed while the bridge runs (see
+    `PortPool` for why).
     """
 
-    def __init__(self, num: int, playout: Playout, outbox: Outbox, fast: bool) -> None:
+    def __init__(self, outbox: Outbox, fast: bool) -> None:
         super().__init__()
-        self.active = True
-        self._num = num
-        self._playout = playout
+        self.tap: Tap | None = None
         self._outbox = outbox
         self._fast = fast
         self._tx = pj.ByteVector(SILENCE)
@@ -131,13 +138,14 @@ class TapPort(pj.AudioMediaPort):
         self._tx_addr = _vector_data_address(self._tx) if fast else 0
 
     @_clock_callback("receive")
-    def onFrameReceived(self, frame: Any) -> None:
+    def onFrameReceived(self, tap: Tap, frame: Any) -> None:
         pcm = _read_vector_fast(frame.buf) if self._fast else bytes(frame.buf)
-        self._outbox.put(ipc.encode_audio(self._num, pcm or SILENCE))
+        self._outbox.put(ipc.encode_audio(tap.num, pcm or SILENCE))
 
     @_clock_callback("request")
-    def onFrameRequested(self, frame: Any) -> None:
-        data, marks = self._playout.pull()
+    def onFrameRequested(self, tap: Tap, frame: Any) -> None:
+        playout = tap.playout
+        data, marks = playout.pull()
         if data is None:
             frame.buf = self._silence
         elif self._fast:
@@ -148,11 +156,59 @@ class TapPort(pj.AudioMediaPort):
         frame.size = FRAME_BYTES
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         if marks:
-            self._outbox.marks_done(self._num, marks)
-        if self._playout.started:  # only this (clock) thread touches it
-            for name, t in self._playout.started:
-                self._outbox.send(self._num, ipc.Started(name, t))
-            self._playout.started.clear()
+            self._outbox.marks_done(tap.num, marks)
+        if playout.started:  # only this (clock) thread touches it
+            for name, t in playout.started:
+                self._outbox.send(tap.num, ipc.Started(name, t))
+            playout.started.clear()
+
+
+class PortPool:
+    """The worker's `TapPort`s: reused call after call, destroyed only after libDestroy().
+
+    Destroying a port while the bridge runs corrupts memory. Since pjmedia 2.14 the bridge
+    removes a port asynchronously, on its next clock tick, so the C++ destructor returns while
+    the bridge may still call the port; and SWIG releases the GIL inside that destructor, so the
+    clock thread can enter the Python object that is being deallocated (its reference count
+    goes 0 -> 1 -> 0: a second dealloc, a corrupted pymalloc free list, a segfault later in
+    ``_PyObject_Malloc``). A pool never destroys: a finished call's port is unbound, rests
+    `grace_s` (the bridge forgets its last connections) and serves a later call.
+    """
+
+    def __init__(self, outbox: Outbox, fast: bool, fmt: Any, grace_s: float) -> None:
+        self._outbox = outbox
+        self._fast = fast
+        self._fmt = fmt
+        self._grace_s = grace_s
+        self._resting: deque[tuple[float, TapPort]] = deque()
+        self.ports: list[TapPort] = []  # every port made; kept until `forget`
+
+    def take(self, num: int, playout: Playout, now: float) -> TapPort:
+        """A port bound to call `num`: a rested one, else a new one on the bridge."""
+        if self._resting and now - self._resting[0][0] >= self._grace_s:
+            port = self._resting.popleft()[1]
+        else:
+            port = TapPort(self._outbox, self._fast)
+            port.createPort(f"tap{len(self.ports)}", self._fmt)
+            self.ports.append(port)
+        port.tap = Tap(num, playout)
+        return port
+
+    def give_back(self, port: TapPort, now: float) -> None:
+        port.tap = None
+        self._resting.append((now, port))
+
+    def settled(self, now: float) -> bool:
+        """True once every returned port has rested (no call's connection is left)."""
+        return not self._resting or now - self._resting[-1][0] >= self._grace_s
+
+    def forget(self) -> None:
+        """After libDestroy(): drop the ports without running their C++ destructors, which
+        would call into the destroyed library."""
+        for port in self.ports:
+            port.this.disown()
+        self.ports.clear()
+        self._resting.clear()
 
 
 class PjCall(pj.Call):

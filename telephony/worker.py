@@ -39,7 +39,7 @@ from telephony import ipc
 from telephony.base import CallState
 from telephony.legs import Legs
 from telephony.media import Outbox, Playout, bare_uri, classify_end, request_user
-from telephony.pjglue import PjAccount, PjCall, TapPort, fast_vectors_work
+from telephony.pjglue import PjAccount, PjCall, PortPool, fast_vectors_work
 from telephony.trunk import TrunkSpec, TrunkSpecError, codec_priorities
 
 log = logging.getLogger("telephony.worker")
@@ -47,7 +47,10 @@ log = logging.getLogger("telephony.worker")
 PUMP_MS = 20  # main-loop poll while calls are up: command latency vs idle wake-ups
 PUMP_MS_IDLE = 50  # with no call up (a dial then waits <= 50 ms to start)
 GC_EVERY_S = 5.0
-PORT_GRACE_S = 0.2  # keep a finished call's port alive this long after its last connection
+PORT_GRACE_S = 0.2  # a finished call's port rests this long before it serves another call
+PJ_ETOOMANY = 70010  # pjsua's status when every call slot is taken
+SLOT_WAIT_S = 2.0  # a dial waits this long for pjsua to free the slot of a call just ended
+RECORDING_CLOSE_S = 1.0  # longest wait for a call's WAV files to be closed before its end goes out
 SHUTDOWN_WAIT_S = 2.0
 _CALLER_ID_CHARS = frozenset("0123456789+*#._-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -95,8 +98,10 @@ class Worker:
         self.playouts: dict[int, Playout] = {}  # read by the reader thread
         self.calls: dict[int, PjCall] = {}
         self.accounts: dict[tuple[str, str, str], PjAccount] = {}
-        self.graveyard: list[tuple[float, TapPort]] = []
         self.fast = fast_vectors_work()
+        self.ports = PortPool(outbox, self.fast, _port_format(), PORT_GRACE_S)
+        self.pending_ends: list[_PendingEnd] = []  # ends held until their recordings close
+        self.waiting_dials: list[tuple[float, int, ipc.Dial]] = []  # (give up at, num, dial)
         self.stopping = False
         self.next_inbound = ipc.INBOUND_BASE
         self.ep = pj.Endpoint()
@@ -202,7 +207,8 @@ class Worker:
         while not self.stopping:
             self.ep.libHandleEvents(PUMP_MS if self.calls else PUMP_MS_IDLE)
             now = time.monotonic()
-            self._bury(now)
+            self._send_pending_ends(now)
+            self._retry_dials(now)
             self._drain_commands()
             self._check_deadlines(now)
             if now >= next_gc:
@@ -218,14 +224,20 @@ class Worker:
         Loops over pjsua2 objects live in helpers: a loop variable left in this frame would
         keep its object alive into libDestroy(), and its destructor would then abort.
         """
+        for _, num, _ in self.waiting_dials:
+            self._fail_dial(num, "worker stopping")
+        self.waiting_dials.clear()
         self._hangup_all()
-        while self.graveyard:  # let the bridge forget the ports of calls just ended
+        end = time.monotonic() + SHUTDOWN_WAIT_S
+        while (self.pending_ends or not self.ports.settled(time.monotonic())) and (
+            time.monotonic() < end
+        ):  # recordings close; the bridge forgets the ports of calls just ended
             self.ep.libHandleEvents(PUMP_MS)
-            self._bury(time.monotonic())
+            self._send_pending_ends(time.monotonic())
+        self._send_pending_ends(float("inf"))
         self.calls.clear()
         self.legs.legs.clear()
         self.playouts.clear()
-        self.graveyard.clear()
         self._shutdown_accounts()
         for _ in range(50):  # a port can still be inside a clock-thread callback
             gc.collect()
@@ -239,6 +251,7 @@ class Worker:
             return False
         # Without NO_RX_MSG, libDestroy() idles a full second waiting for stray responses.
         self.ep.libDestroy(pj.PJSUA_DESTROY_NO_RX_MSG)
+        self.ports.forget()
         return True
 
     def _hangup_all(self) -> None:
@@ -263,7 +276,7 @@ class Worker:
 
     @staticmethod
     def _live_objects() -> list[str]:
-        kinds = (PjCall, TapPort, PjAccount)
+        kinds = (PjCall, PjAccount)  # the pool's ports are dropped after libDestroy()
         return [type(o).__name__ for o in gc.get_objects() if isinstance(o, kinds)]
 
     # --- brain commands (main thread) ---
@@ -289,6 +302,10 @@ class Worker:
                 self.outbox.send(0, ipc.Pong(seq))
             case ipc.Dial():
                 self._dial(num, msg)
+            case ipc.Hangup() if any(w[1] == num for w in self.waiting_dials):
+                # hung up while waiting for a call slot: the call never starts
+                self.waiting_dials = [w for w in self.waiting_dials if w[1] != num]
+                self._fail_dial(num, "hung up before it was dialled")
             case _:
                 call = self.calls.get(num)
                 if call is not None:  # else already ended: the brain has or will get `Ended`
@@ -316,7 +333,12 @@ class Worker:
             case _:
                 log.warning("unexpected message from the brain", extra={"op": msg.KIND})
 
-    def _dial(self, num: int, dial: ipc.Dial) -> None:
+    def _retry_dials(self, now: float) -> None:
+        waiting, self.waiting_dials = self.waiting_dials, []
+        for give_up, num, dial in waiting:
+            self._dial(num, dial, give_up)
+
+    def _dial(self, num: int, dial: ipc.Dial, give_up: float | None = None) -> None:
         if len(self.calls) >= self.cfg.max_calls:
             self._fail_dial(num, "no free call slot in worker")
             return
@@ -345,6 +367,13 @@ class Worker:
         try:
             call.makeCall(uri, prm)
         except pj.Error as err:
+            now = time.monotonic()
+            if err.status == PJ_ETOOMANY and not call.ended and now < (give_up or now + 1):
+                # pjsua frees a call's slot a little after its DISCONNECTED (the brain has
+                # already been told, so it dialled again): wait for it, do not fail the lead
+                self.calls.pop(num, None)
+                self.waiting_dials.append((give_up or now + SLOT_WAIT_S, num, dial))
+                return
             # pjsua may already have reported DISCONNECTED through onCallState.
             if not call.ended:
                 self._finish(call, None, err.reason)
@@ -431,10 +460,8 @@ class Worker:
         if call.ring_timeout:
             reason = "ring timeout"
         sip_code = call.remote_final if call.remote_final and not call.answered else code
-        # Close the call's recordings (their WAV headers are written then) before the end is
-        # reported: whoever reads the outcome may open the files at once.
-        self.legs.parent_gone(call)
-        self._report_end(call.num, sip_code or None, reason, disposition, hangup_by)
+        recordings = self.legs.parent_gone(call)
+        self._report_end(call.num, sip_code or None, reason, disposition, hangup_by, recordings)
         self._finish(call, code, reason)
         # Deleting the call inside its own DISCONNECTED callback is allowed by pjsua2 and
         # is the only moment its slot id cannot yet have been reused by a new call.
@@ -459,15 +486,7 @@ class Worker:
             aud = call.getAudioMedia(idx)
             if call.port is None:
                 playout = self.playouts.get(call.num) or Playout()
-                fmt = pj.MediaFormatAudio()
-                fmt.type = pj.PJMEDIA_TYPE_AUDIO
-                fmt.clockRate = SAMPLE_RATE
-                fmt.channelCount = 1
-                fmt.bitsPerSample = SAMPLE_WIDTH * 8
-                fmt.frameTimeUsec = FRAME_MS * 1000
-                port = TapPort(call.num, playout, self.outbox, self.fast)
-                port.createPort(f"call{call.num}", fmt)
-                call.port = port
+                call.port = self.ports.take(call.num, playout, time.monotonic())
             aud.startTransmit(call.port)
             call.port.startTransmit(aud)
             self.legs.start_recording(call, aud, call.port)
@@ -479,19 +498,76 @@ class Worker:
         call.ended = True
         self.playouts.pop(call.num, None)
         if call.port is not None:
-            call.port.active = False
-            self.graveyard.append((time.monotonic(), call.port))
+            self.ports.give_back(call.port, time.monotonic())
             call.port = None
         log.info("call ended", extra={"call": call.num, "sip_code": code, "reason": reason})
 
     def _report_end(
-        self, num: int, code: int | None, reason: str, disposition: Disposition, by: str | None
+        self,
+        num: int,
+        code: int | None,
+        reason: str,
+        disposition: Disposition,
+        by: str | None,
+        recordings: list[str] | None = None,
     ) -> None:
-        self.outbox.send(num, ipc.Ended(code, reason, disposition, by))
+        """Send the call's `Ended`; with `recordings` just closed, once their WAV headers are
+        final (pjsua finishes a file on the bridge's next tick): whoever reads the outcome
+        may open the files at once."""
+        end = ipc.Ended(code, reason, disposition, by)
+        if recordings:
+            deadline = time.monotonic() + RECORDING_CLOSE_S
+            self.pending_ends.append(_PendingEnd(num, end, recordings, deadline))
+        else:
+            self.outbox.send(num, end)
 
-    def _bury(self, now: float) -> None:
-        if self.graveyard and now - self.graveyard[0][0] >= PORT_GRACE_S:
-            self.graveyard = [(t, p) for t, p in self.graveyard if now - t < PORT_GRACE_S]
+    def _send_pending_ends(self, now: float) -> None:
+        if not self.pending_ends:
+            return
+        held = []
+        for pending in self.pending_ends:
+            if all(map(wav_closed, pending.recordings)):
+                self.outbox.send(pending.num, pending.end)
+            elif now >= pending.deadline:
+                log.warning("recording not closed in time", extra={"call": pending.num})
+                self.outbox.send(pending.num, pending.end)
+            else:
+                held.append(pending)
+        self.pending_ends = held
+
+
+@dataclass(slots=True)
+class _PendingEnd:
+    num: int
+    end: ipc.Ended
+    recordings: list[str]
+    deadline: float
+
+
+def wav_closed(path: str) -> bool:
+    """True once a recorder has finished `path`: the RIFF size in its header counts the
+    whole file (pjmedia writes 0 there until the recorder is destroyed). A missing file
+    counts as closed: there is nothing to wait for."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            size = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return len(head) == 8 and head[:4] == b"RIFF" and int.from_bytes(head[4:], "little") == size - 8
+
+
+def _port_format() -> Any:
+    """The audio format of every `TapPort`: 8 kHz mono 16-bit, 20 ms frames."""
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.clockRate = SAMPLE_RATE
+    fmt.channelCount = 1
+    fmt.bitsPerSample = SAMPLE_WIDTH * 8
+    fmt.frameTimeUsec = FRAME_MS * 1000
+    return fmt
 
 
 def _valid_caller_id(user: str) -> bool:

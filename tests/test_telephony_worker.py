@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import wave
+from pathlib import Path
+
 import pytest
 
 from core.audio import FRAME_BYTES
@@ -104,3 +107,24 @@ def test_sip_parsing_helpers() -> None:
     assert request_user("INVITE sip:127.0.0.1 SIP/2.0\r\n") == ""
     assert bare_uri('"Robot" <sip:robot@127.0.0.1:5060>;tag=abc') == "sip:robot@127.0.0.1:5060"
     assert bare_uri("sip:robot@127.0.0.1;tag=abc") == "sip:robot@127.0.0.1"
+
+
+def test_wav_closed_tells_a_finished_recording_from_one_being_written(tmp_path: Path) -> None:
+    pytest.importorskip("pjsua2")
+    from telephony.worker import wav_closed
+
+    done = tmp_path / "done.wav"
+    with wave.open(str(done), "wb") as w:  # what a destroyed recorder leaves: sizes filled in
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(3200))
+    assert wav_closed(str(done))
+    writing = tmp_path / "writing.wav"  # a live recorder's header: RIFF size still 0
+    data = bytearray(done.read_bytes())
+    data[4:8] = bytes(4)
+    writing.write_bytes(bytes(data))
+    assert not wav_closed(str(writing))
+    writing.write_bytes(b"RIF")  # the header not even written yet
+    assert not wav_closed(str(writing))
+    assert wav_closed(str(tmp_path / "never-started.wav"))  # nothing to wait for
