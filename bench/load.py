@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -202,6 +203,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def _terminated(_signum: int, _frame: Any) -> None:
+    raise SystemExit(143)
+
+
 class SetupError(Exception):
     """The bench cannot run here (one line says why)."""
 
@@ -330,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # SIGTERM stops like ^C: the running point is stopped too (its carrier and callees)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         report = run(args)
     except SetupError as exc:
