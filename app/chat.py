@@ -36,7 +36,8 @@ from callflow.machine import (
     step,
 )
 from callflow.personal import lead_fields
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from core.text import canonical
 from nlu.base import INTENTS, IntentClassifier
 from nlu.knowledge.base import KnowledgeBase

@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from app.config import Config, ConfigError
 from bus import make_bus
-from callflow.script import load_script
+from callflow.script_parse import load_script
 from callflow.transfer import TransferPolicy, parse_targets
 from models import init_db
 from nlu.base import INTENTS

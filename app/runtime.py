@@ -48,7 +48,8 @@ from app.engines import (
 from bus import make_bus
 from bus.base import Bus
 from bus.topics import presence_topic
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from campaigns.compliance import CallingWindow, FrequencyCap
 from campaigns.dialer import Dialer, FairShare, SessionFactory, TrunkConfig
 from campaigns.leases import LeaseKeeper

@@ -54,7 +54,8 @@ from app.engines import (  # noqa: E402
     make_tts,
 )
 from callflow.results import SessionResult  # noqa: E402
-from callflow.script import Script, parse_script  # noqa: E402
+from callflow.script import Script  # noqa: E402
+from callflow.script_parse import parse_script  # noqa: E402
 from callflow.session import CallSession  # noqa: E402
 from core.audio import FRAME_BYTES, FRAME_S, pcm_seconds  # noqa: E402
 from core.yamlload import YamlLoadError, load_yaml  # noqa: E402

@@ -32,7 +32,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from callflow.script import Script, load_script  # noqa: E402
+from callflow.script import Script  # noqa: E402
+from callflow.script_parse import load_script  # noqa: E402
 from core.audio import pcm_seconds  # noqa: E402
 from nlu.base import INTENTS  # noqa: E402
 from speech import audio  # noqa: E402

@@ -30,7 +30,8 @@ from core.yamlload import Place, YamlLoadError, load_yaml_marked
 
 from .checkgraph import Level, graph_problems
 from .memory import SLOTS, known_name
-from .script import Script, ScriptError, parse_script
+from .script import Script, ScriptError
+from .script_parse import parse_script
 from .when import WhenError, compile_when
 
 # a line's recording: (a recording or template covers it, the files it needs that are missing)

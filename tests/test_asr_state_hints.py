@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from callflow.script import Script, ScriptError, load_script, parse_script
+from callflow.script import Script, ScriptError
+from callflow.script_parse import load_script, parse_script
 from core.audio import FRAME_BYTES
 from nlu.base import INTENTS
 from speech.asr.adapter import StreamAdapter

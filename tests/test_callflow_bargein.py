@@ -17,7 +17,8 @@ import pytest
 from callflow.bargein import BargeInPolicy, parse_backchannels
 from callflow.machine import DialogState, NoInput, Say, UserSaid, step
 from callflow.results import SessionResult, TurnRecord
-from callflow.script import Script, ScriptError, parse_script
+from callflow.script import Script, ScriptError
+from callflow.script_parse import parse_script
 from callflow.session import CallSession
 from core.audio import pcm_ms
 from nlu.base import INTENTS

@@ -24,7 +24,8 @@ from callflow.machine import (
     UserSaid,
     step,
 )
-from callflow.script import Script, ScriptError, parse_script
+from callflow.script import Script, ScriptError
+from callflow.script_parse import parse_script
 from core.vocab import Outcome
 from nlu.base import INTENTS
 

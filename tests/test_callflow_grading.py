@@ -10,7 +10,8 @@ import pytest
 from callflow.grading import grade, parse_grading
 from callflow.machine import Answered, DialogState, Finish, PlaybackFinished, UserSaid, step
 from callflow.memory import known_name
-from callflow.script import Script, ScriptError, load_script, parse_script
+from callflow.script import Script, ScriptError
+from callflow.script_parse import load_script, parse_script
 from core.vocab import Grade
 from nlu.base import INTENTS
 

@@ -22,7 +22,8 @@ from callflow.machine import (
     step,
 )
 from callflow.personal import render
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from core.vocab import Outcome
 from nlu.base import INTENTS
 

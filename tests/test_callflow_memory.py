@@ -17,7 +17,8 @@ from callflow.machine import (
     step,
 )
 from callflow.memory import environment, remember
-from callflow.script import Script, ScriptError, parse_script
+from callflow.script import Script, ScriptError
+from callflow.script_parse import parse_script
 from callflow.when import WhenError, compile_when
 from nlu.base import INTENTS
 from nlu.entities import decision_maker, entity_slots, team_size

@@ -8,7 +8,8 @@ import pytest
 
 from callflow.machine import Answered, DialogState, PlaybackFinished, Say, UserSaid, step
 from callflow.personal import is_template, lead_fields, render, surname
-from callflow.script import Script, ScriptError, load_script, parse_script
+from callflow.script import Script, ScriptError
+from callflow.script_parse import load_script, parse_script
 from nlu.base import INTENTS
 
 

@@ -17,7 +17,8 @@ from callflow.machine import Say
 from callflow.personal import render
 from callflow.playback import Playback
 from callflow.results import SessionResult
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from callflow.session import CallSession
 from nlu.base import INTENTS
 from nlu.fake import FakeClassifier

@@ -12,7 +12,7 @@ import pytest
 
 from callflow.gate import Screening, screened_end, voicemail_kind
 from callflow.screening import Kind, ScreenConfig, Screener, match_text
-from callflow.script import load_script
+from callflow.script_parse import load_script
 from callflow.session import CallSession
 from core.audio import FRAME_BYTES
 from core.vocab import Disposition

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from callflow.script import ScriptError, load_script, parse_script
+from callflow.script import ScriptError
+from callflow.script_parse import load_script, parse_script
 from core.vocab import Grade, Outcome
 from nlu.base import INTENTS
 

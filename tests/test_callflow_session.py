@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from bus.fake import RecordingBus
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from callflow.session import CallSession, TurnRecord
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig

@@ -13,7 +13,8 @@ import pytest
 
 from callflow.gate import Screening, Watch
 from callflow.screening import Kind, ScreenConfig, Screener, match_text
-from callflow.script import ScriptError, load_script, parse_script
+from callflow.script import ScriptError
+from callflow.script_parse import load_script, parse_script
 from callflow.session import CallSession, SessionResult
 from callflow.voicemail import Voicemail
 from core.audio import FRAME_BYTES

@@ -20,7 +20,8 @@ from callflow.machine import (
     UserSaid,
     step,
 )
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from core.vocab import Grade, Outcome
 from nlu.base import INTENTS
 

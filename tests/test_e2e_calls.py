@@ -30,7 +30,7 @@ from app.engines import (
     make_tts,
 )
 from bus.fake import RecordingBus
-from callflow.script import load_script
+from callflow.script_parse import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer, TrunkConfig
 from models import CallAttempt, Lead, init_db

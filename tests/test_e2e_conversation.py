@@ -39,7 +39,8 @@ from app.engines import (
     make_tts,
 )
 from bus.fake import RecordingBus
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer
 from campaigns.importer import import_leads

@@ -35,7 +35,8 @@ from app.engines import (
     make_tts,
 )
 from bus.fake import RecordingBus
-from callflow.script import Script, parse_script
+from callflow.script import Script
+from callflow.script_parse import parse_script
 from campaigns.compliance import CallingWindow
 from campaigns.dialer import AttemptSummary, Dialer
 from campaigns.recordings import Recordings

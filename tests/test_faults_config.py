@@ -17,7 +17,8 @@ import pytest
 
 import main
 from app.config import ConfigError, load_config
-from callflow.script import ScriptError, load_script
+from callflow.script import ScriptError
+from callflow.script_parse import load_script
 from nlu.base import INTENTS
 from nlu.knowledge.file import load_knowledge
 from simcallee.callee import load_personas
@@ -190,7 +191,8 @@ states:
 _CHILD = """\
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-from callflow.script import ScriptError, load_script
+from callflow.script import ScriptError
+from callflow.script_parse import load_script
 from nlu.base import INTENTS
 try:
     load_script(sys.argv[1], known_intents=INTENTS)

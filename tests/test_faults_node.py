@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from app.config import Config, load_config
 from app.node import run_node
-from callflow.script import Script, load_script
+from callflow.script import Script
+from callflow.script_parse import load_script
 from models import CallAttempt, Campaign, DncEntry, Lead, LeadStatus, init_db
 from nlu.base import INTENTS
 from tests.nodeenv import start_node

@@ -13,7 +13,8 @@ from app.config import Config
 from app.engines import make_knowledge
 from callflow.knowledge import lookup, wants_answer
 from callflow.machine import Answered, DialogState, Say, UserSaid, step
-from callflow.script import ScriptError, load_script, parse_script
+from callflow.script import ScriptError
+from callflow.script_parse import load_script, parse_script
 from nlu.base import INTENTS
 from nlu.fake import FakeClassifier
 from nlu.knowledge.fake import FakeKnowledgeBase

@@ -18,7 +18,8 @@ import pytest
 
 from callflow.machine import Answered, DialogState, PlaybackFinished, Say, UserSaid, step
 from callflow.personal import lead_fields, render_marked
-from callflow.script import Script, load_script, parse_script
+from callflow.script import Script
+from callflow.script_parse import load_script, parse_script
 from campaigns.store import ClaimedLead
 from nlu.base import INTENTS
 from speech import audio

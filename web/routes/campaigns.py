@@ -16,7 +16,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData, UploadFile
 
-from callflow.script import ScriptError, load_script
+from callflow.script import ScriptError
+from callflow.script_parse import load_script
 from campaigns.importer import ImportReport, LeadImportError, import_leads
 from campaigns.lifecycle import TRANSITIONS, LifecycleError, transition
 from models import Campaign, CampaignStatus, Role
