@@ -11,6 +11,7 @@ messages never include a secret or a URL that may carry one.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from sqlalchemy import text
@@ -21,6 +22,9 @@ from callflow.script_parse import load_script
 from callflow.transfer import TransferPolicy, parse_targets
 from models import init_db
 from nlu.base import INTENTS
+from telephony.pool import MAX_CALLS_PER_WORKER
+
+log = logging.getLogger(__name__)
 
 SAMPLE_PHONE = "13800000000"
 # sip:user@host[:port][;params] or sips:, host a name, IPv4 or [IPv6]
@@ -78,6 +82,18 @@ def _check_transfer(cfg: Config) -> None:
         TransferPolicy(parse_targets(cfg.callflow.transfer_to), cfg.callflow.transfer_mode)
     except ValueError as exc:
         raise PreflightError(f"callflow.transfer_to / transfer_mode: {exc}") from None
+    t = cfg.telephony
+    bridges = cfg.callflow.transfer_to and cfg.callflow.transfer_mode != "refer"
+    if bridges and t.engine == "pjsua2" and t.calls_per_worker >= MAX_CALLS_PER_WORKER:
+        # a warning, not an error: the transfer still works whenever its worker has room
+        log.warning(
+            "callflow.transfer_mode %s can bridge the agent as a second call of the callee's "
+            "media worker, which has no free slot when it carries %d calls; set "
+            "telephony.calls_per_worker to %d to keep one free",
+            cfg.callflow.transfer_mode,
+            t.calls_per_worker,
+            MAX_CALLS_PER_WORKER - 1,
+        )
 
 
 def _check_script(path: str, *, recorded: bool = False) -> None:

@@ -119,7 +119,11 @@ class PoolCall:
         self._send(ipc.SendDtmf(digits))
 
     def transfer(self, target: str, mode: str = "auto") -> None:
-        """REFER and/or a bridged call to `target`; answered with `TransferEnded`."""
+        """REFER and/or a bridged call to `target`; answered with `TransferEnded`. A transfer
+        that may bridge holds a second call slot of this call's worker (the agent's leg) until
+        it is known not to (`_Worker.bridging`)."""
+        if self._ended is None and mode != "refer":
+            self._worker.bridging.add(self._num)
         self._send(ipc.Transfer(target, mode))
 
     async def hangup(self) -> None:
@@ -280,6 +284,9 @@ class _Worker:
         self.max_calls = max_calls
         self.on_incoming = on_incoming
         self.calls: dict[int, PoolCall] = {}
+        # calls whose transfer holds (or may hold) a bridged leg: the agent's leg is a pjsua
+        # call of the same worker, so it takes one of its `max_calls` slots
+        self.bridging: set[int] = set()
         self.sip_port = 0
         self.pid: int | None = None
         self.started_at = 0.0
@@ -295,7 +302,7 @@ class _Worker:
 
     @property
     def free_slots(self) -> int:
-        return self.max_calls - len(self.calls) if self.alive else 0
+        return self.max_calls - len(self.calls) - len(self.bridging) if self.alive else 0
 
     async def spawn(self) -> None:
         loop = asyncio.get_running_loop()
@@ -400,6 +407,7 @@ class _Worker:
                 call._event(Progress(state, code, reason))
             case ipc.Ended(code, reason, disposition, hangup_by):
                 del self.calls[num]
+                self.bridging.discard(num)  # its leg is hung up with it
                 end = Progress(CallState.ENDED, code, reason, disposition, hangup_by)
                 if self.hooks is not None:
                     self.hooks.call_ended(call, end)
@@ -415,12 +423,15 @@ class _Worker:
             case ipc.DtmfReceived(digit):
                 call._event(Dtmf(digit))
             case ipc.TransferStatus(mode, code, answered):
+                if mode == "refer" or not answered:  # no leg, or none any more
+                    self.bridging.discard(num)
                 call._event(TransferEnded(mode, code, answered))
             case _:
                 log.warning("unexpected message from media worker", extra={"kind": msg.KIND})
 
     def on_lost(self, rc: int | None) -> None:
         calls, self.calls = self.calls, {}
+        self.bridging.clear()
         why = f"media worker {self.kill_reason or 'exited'} (code {rc})"
         lost = Progress(CallState.ENDED, None, why, Disposition.WORKER_LOST, None)
         for call in calls.values():

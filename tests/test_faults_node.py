@@ -333,3 +333,23 @@ def test_preflight_asks_for_the_crm_token_and_passes_a_good_config(tmp_path: Pat
         preflight(config(tmp_path, **hook))
     preflight(config(tmp_path, **(hook | {"CALLBOT__CRM__TOKEN": "t"})))
     preflight(config(tmp_path, CALLBOT__TELEPHONY__TRUNK_URI="sips:{phone}@[2001:db8::1]:5061"))
+
+
+def test_preflight_warns_when_a_full_worker_could_not_bridge_a_transfer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.preflight import preflight
+
+    bridging = {
+        "CALLBOT__TELEPHONY__ENGINE": "pjsua2",
+        "CALLBOT__CALLFLOW__TRANSFER_TO": "agent=sip:8001@10.0.0.1",
+        "CALLBOT__CALLFLOW__TRANSFER_MODE": "auto",
+    }
+    with caplog.at_level(logging.WARNING, logger="app.preflight"):
+        preflight(config(tmp_path, **bridging))  # a warning only: the node still starts
+    assert "telephony.calls_per_worker to 3" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="app.preflight"):
+        preflight(config(tmp_path, **bridging, CALLBOT__TELEPHONY__CALLS_PER_WORKER="3"))
+        preflight(config(tmp_path, **bridging | {"CALLBOT__CALLFLOW__TRANSFER_MODE": "refer"}))
+    assert caplog.text == ""
