@@ -208,7 +208,7 @@ class Worker:
             self.ep.libHandleEvents(PUMP_MS if self.calls else PUMP_MS_IDLE)
             now = time.monotonic()
             self._send_pending_ends(now)
-            self._retry_dials(now)
+            self._retry_dials()
             self._drain_commands()
             self._check_deadlines(now)
             if now >= next_gc:
@@ -333,7 +333,7 @@ class Worker:
             case _:
                 log.warning("unexpected message from the brain", extra={"op": msg.KIND})
 
-    def _retry_dials(self, now: float) -> None:
+    def _retry_dials(self) -> None:
         waiting, self.waiting_dials = self.waiting_dials, []
         for give_up, num, dial in waiting:
             self._dial(num, dial, give_up)
