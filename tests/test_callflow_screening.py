@@ -12,18 +12,14 @@ import pytest
 
 from callflow.gate import Screening, screened_end, voicemail_kind
 from callflow.screening import Kind, ScreenConfig, Screener, match_text
-from callflow.script_parse import load_script
 from callflow.session import CallSession
 from core.audio import FRAME_BYTES
 from core.vocab import Disposition
-from nlu.base import INTENTS
-from nlu.fake import FakeClassifier
 from speech.asr.fake import FakeStreamAsr, utterance
-from speech.cache import PromptCache
 from speech.cues import Cues
-from speech.tts.fake import FakeTts
-from telephony.base import CallState, DialRequest, Progress
-from telephony.fake import FakeCall, FakeTelephony
+from telephony.base import CallState, Progress
+from telephony.fake import FakeCall
+from tests.screenrig import screened_session
 
 
 @pytest.mark.parametrize(
@@ -203,19 +199,14 @@ class ScriptedCues:
 async def run_session(
     tmp_path: Path, analyzer: ScriptedCues, asr: FakeStreamAsr
 ) -> tuple[CallSession, FakeCall]:
-    script = load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
-    script = replace(script, voicemail=None)  # a voicemail is hung up on (no message)
-    tel = FakeTelephony()
-    call = await tel.dial(DialRequest("sip:13800000001@sim"))
-    session = CallSession(
-        call=call,
-        script=script,
-        asr=asr,
-        nlu=FakeClassifier(),
-        prompts=PromptCache(FakeTts(), tmp_path / "cache"),
+    session, call = await screened_session(
+        tmp_path,
+        asr,
+        Screening(make_cues=lambda: analyzer, config=CFG),
+        voicemail=None,  # a voicemail is hung up on (no message)
+        auto_play=True,
         no_input_timeout_s=0.3,
         max_call_s=10,
-        screening=Screening(make_cues=lambda: analyzer, config=CFG),
     )
     task = asyncio.create_task(session.run())
     for _ in range(150):  # 3 s of callee audio, 20 ms frames, pushed faster than real time

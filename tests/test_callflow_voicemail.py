@@ -14,19 +14,17 @@ import pytest
 from callflow.gate import Screening, Watch
 from callflow.screening import Kind, ScreenConfig, Screener, match_text
 from callflow.script import ScriptError
-from callflow.script_parse import load_script, parse_script
+from callflow.script_parse import parse_script
 from callflow.session import CallSession, SessionResult
 from callflow.voicemail import Voicemail
 from core.audio import FRAME_BYTES
 from core.vocab import Disposition, Outcome
 from nlu.base import INTENTS
-from nlu.fake import FakeClassifier
 from speech.asr.fake import FakeStreamAsr, utterance
-from speech.cache import PromptCache
 from speech.cues import Cues
 from speech.tts.fake import FakeTts
-from telephony.base import DialRequest
-from telephony.fake import FakeCall, FakeTelephony
+from telephony.fake import FakeCall
+from tests.screenrig import screened_session
 
 CFG = ScreenConfig(greet_cap_s=1.5, hold_max_s=4.0, human_pause_s=0.4, monologue_s=3.0)
 MESSAGE = "您好，这里是云启科技，稍后再联系您"
@@ -77,19 +75,14 @@ async def call_with(
 ) -> tuple[CallSession, FakeCall, SessionResult, int | None]:
     """Run a session over a fake call, pushing `seconds` of callee frames faster than real
     time; also returns the frame index at which the robot's first audio went out."""
-    script = load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
-    script = replace(script, voicemail=voicemail)
-    tel = FakeTelephony(auto_play=False)  # the robot's audio plays as the frames go by
-    call = await tel.dial(DialRequest("sip:13800000001@sim"))
-    session = CallSession(
-        call=call,
-        script=script,
-        asr=asr,
-        nlu=FakeClassifier(),
-        prompts=PromptCache(FakeTts(), tmp_path / "cache"),
+    session, call = await screened_session(
+        tmp_path,
+        asr,
+        screening,
+        voicemail=voicemail,
+        auto_play=False,  # the robot's audio plays as the frames go by
         no_input_timeout_s=5.0,
         max_call_s=20,
-        screening=screening,
     )
     task = asyncio.create_task(session.run())
     first_audio: int | None = None
