@@ -22,6 +22,13 @@ from telephony.fake import FakeCall
 from tests.screenrig import screened_session
 
 
+def test_a_garbled_announcement_is_generic() -> None:
+    # 已关机 garbled past the sound match (heard so in CI): only the carrier's opening and
+    # 请稍后再拨 are left, and a generic announcement is screened as unreachable
+    match = match_text("您拨打必便做已完结，请稍后开播")
+    assert match is not None and match.kind is Kind.UNREACHABLE and match.generic
+
+
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
