@@ -52,6 +52,7 @@ PJ_ETOOMANY = 70010  # pjsua's status when every call slot is taken
 SLOT_WAIT_S = 2.0  # a dial waits this long for pjsua to free the slot of a call just ended
 RECORDING_CLOSE_S = 1.0  # longest wait for a call's WAV files to be closed before its end goes out
 SHUTDOWN_WAIT_S = 2.0
+BIND_TRIES = 5  # ports tried for UDP+TCP when any free one will do
 _CALLER_ID_CHARS = frozenset("0123456789+*#._-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -132,7 +133,23 @@ class Worker:
 
     def _create_transports(self) -> None:
         """UDP and TCP on the same port (any free one when ``sip_port`` is 0); the trunk's
-        transport carries the trunk account's requests."""
+        transport carries the trunk account's requests. A free UDP port's number can be taken
+        for TCP by another process: then both are closed and another port is tried."""
+        tries = 1 if self.cfg.sip_port else BIND_TRIES
+        for attempt in range(tries):
+            try:
+                self._bind_transports()
+                break
+            except pj.Error:
+                if attempt == tries - 1:
+                    raise
+                for tid in self.transports.values():
+                    self.ep.transportClose(tid)
+                self.transports.clear()
+                self.sip_port = 0
+        self.transport_id = self.transports[self.trunk.transport]
+
+    def _bind_transports(self) -> None:
         cfg = self.cfg
         for kind, pj_type in (("udp", pj.PJSIP_TRANSPORT_UDP), ("tcp", pj.PJSIP_TRANSPORT_TCP)):
             tcfg = pj.TransportConfig()
@@ -142,7 +159,6 @@ class Worker:
             if not self.sip_port:
                 local = self.ep.transportGetInfo(self.transports[kind]).localName
                 self.sip_port = int(local.rsplit(":", 1)[1])
-        self.transport_id = self.transports[self.trunk.transport]
 
     def _make_trunk_account(self) -> PjAccount:
         """The default account: the trunk's user, credentials, outbound proxy, transport and,
