@@ -224,9 +224,17 @@ def _asr_transcribe(args: argparse.Namespace) -> int:
     from app.engines import make_asr
     from speech.asr.cli import transcribe_files
 
-    asr = make_asr(load_config(args.config))
+    cfg = load_config(args.config)
+    prompt = args.prompt
+    if args.hints is not None:  # as a call on that script hears: its asr_hints as the prompt
+        from callflow.script_parse import load_script
+        from nlu.base import INTENTS
+
+        script = load_script(args.hints or cfg.callflow.script, known_intents=INTENTS)
+        prompt = script.asr_prompt
+    asr = make_asr(cfg)
     try:
-        return transcribe_files(asr, args.files, sys.stdout, prompt=args.prompt)
+        return transcribe_files(asr, args.files, sys.stdout, prompt=prompt)
     finally:
         asyncio.run(asr.aclose())
 
@@ -453,7 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
     ad.set_defaults(func=_asr_adapt)
     tr = asub.add_parser("transcribe", help="WAV files -> one JSON line each (file, text, rtf)")
     tr.add_argument("files", nargs="+", type=Path)
-    tr.add_argument("--prompt", help="vocabulary hint for the recognizer (product names, ...)")
+    hint = tr.add_mutually_exclusive_group()
+    hint.add_argument("--prompt", help="vocabulary hint for the recognizer (product names, ...)")
+    hint.add_argument(
+        "--hints",
+        nargs="?",
+        const="",
+        metavar="SCRIPT",
+        help="decode as a call on SCRIPT does (default: callflow.script): its asr_hints as "
+        "the prompt",
+    )
     tr.set_defaults(func=_asr_transcribe)
 
     n = sub.add_parser("nlu", help="intent model: classify, train, eval")

@@ -75,6 +75,10 @@ class SpeechConfig:
     # together, at most asr_batch_max per batch (speech.asr.schedule); 0: one at a time
     asr_batch_ms: int = 0
     asr_batch_max: int = 8
+    # decode with the script's asr_hints as Whisper's prompt (callflow.script). Off: on
+    # bench/understanding.py's phone audio a prompt made Whisper write hint phrases the callee
+    # never said (one clip in nine) and the robot act on a wrong intent 4x as often
+    asr_hints: bool = False
     tts_engine: str = "espeak"
     tts_voice: str = "cmn-latn-pinyin"
     tts_speed: int = 150
@@ -103,6 +107,9 @@ class NluConfig:
     # nlu.ensemble, chosen on a dev split by nlu.training.cascade); cascade_tau 0: always both
     cascade_tau: float = 0.95
     cascade_margin: float = 0.15
+    # a transcript the recognizer heard with less confidence than this is read by the ensemble's
+    # phone-trained linear model alone (nlu.ensemble); 0: off
+    linear_only_below: float = 0.5
     # knowledge answers (a script's `knowledge:` file): hybrid (TF-IDF + the intent model's
     # embedding) | lexical | fake; threshold 0: the engine's own, chosen on the dev questions
     knowledge_engine: str = "hybrid"

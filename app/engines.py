@@ -242,6 +242,7 @@ def make_nlu(cfg: Config) -> IntentClassifier:
             min_confidence=n.min_confidence,
             cascade_tau=n.cascade_tau or None,
             cascade_margin=n.cascade_margin,
+            linear_only_below=n.linear_only_below or None,
         )
     if n.engine == "fake":
         from nlu.fake import FakeClassifier
@@ -364,7 +365,8 @@ def make_session_factory(
             no_input_timeout_s=cfg.callflow.no_input_timeout_s,
             max_call_s=cfg.callflow.max_call_s,
             continuation_s=cfg.callflow.continuation_s,
-            asr_prompt=script.asr_prompt,
+            asr_prompt=script.asr_prompt if cfg.speech.asr_hints else None,
+            decoder_hints=cfg.speech.asr_hints,
             context={"lead_id": lead.lead_id, "timezone": lead.timezone},
             transfer=transfer,
             barge_in=barge_in,

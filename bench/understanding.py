@@ -8,13 +8,17 @@ Measures what the robot understands of a spoken reply, end to end, and what it t
   EVALUATION voices (espeak-ng ``cmn-latn-pinyin``, or ``yue`` for Cantonese-phrased lines,
   variants f2/m3/f4/klatt3, speed 110/150, pitch 40/60, word gap 0/3), at 8 kHz through a
   G.711 mu-law or A-law round trip, a third of them with white line noise;
-* ear: the project's recognizer exactly as ``main.py asr transcribe`` runs it
-  (``app.engines.make_asr`` over the config, ``transcribe(pcm, 8000, prompt=None)``);
+* ear: the project's recognizer (``app.engines.make_asr`` over the config) as
+  ``main.py asr transcribe`` runs it (``transcribe(pcm, 8000, prompt=None)``), and, for the
+  current path, as a call runs it: with the script's decoder hints as the prompt when the node
+  uses them (``speech.asr_hints``; ``--hints SCRIPT``: that script's ``asr_hints``, i.e.
+  ``Script.asr_prompt``; ``--hints ''``: none). Without hints both paths hear the same decode;
 * understanding: the project's NLU (``app.engines.make_nlu``) on two paths over the same audio:
 
-  - ``baseline``: the 1-best transcript, the context of ``main.py nlu classify``, and no
-    clarification (every intent but ``other`` is acted on);
-  - ``current``: the call path as it is being improved: the recognizer's n-best
+  - ``baseline``: the 1-best transcript without hints, the context of ``main.py nlu classify``,
+    and no clarification (every intent but ``other`` is acted on);
+  - ``current``: the call path as it is being improved: the transcript decoded with the
+    script's hints, its confidence as ``context["asr_confidence"]``, the recognizer's n-best
     (``Transcript.alternatives`` when it has them) as ``context["alternatives"]``, the caller's
     dialect as ``context["dialect"]`` (None for Mandarin lines: unknown, as on a call), the
     expected intents of a script state (``--expected``) as ``context["expected"]``, and the
@@ -23,7 +27,8 @@ Measures what the robot understands of a spoken reply, end to end, and what it t
 Reported per set (overall, by kind, voice, channel, dialect), for both paths: intent accuracy
 and macro-F1 on audio, the rate of wrong actions (acting on a wrong intent) and of
 clarifications (confirming or asking again; ``other`` counts as asking again); with the text
-accuracy of the same sentences (``nlu classify`` on the written reply) and the recognizer's CER.
+accuracy of the same sentences (``nlu classify`` on the written reply) and the recognizer's CER
+on each path's transcripts (``cer``: without hints, ``cer_current``: with them).
 Also the NLU's latency (p50/p95 ms). One JSON object on stdout; every clip's row goes to
 ``build/bench/understanding/rows.jsonl``; progress on stderr.
 
@@ -236,17 +241,17 @@ def _alternatives(transcript: Any) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-async def transcribe(engine: Any, pcm: bytes) -> Heard:
-    """As ``main.py asr transcribe`` does for a clip under 30 s: ``transcribe`` with no prompt
-    (a stream-only engine goes through a recognizer stream, as there)."""
+async def transcribe(engine: Any, pcm: bytes, prompt: str | None = None) -> Heard:
+    """As ``main.py asr transcribe --prompt`` does for a clip under 30 s: ``transcribe`` (a
+    stream-only engine goes through a recognizer stream, as there)."""
     started = time.perf_counter()
     if hasattr(engine, "transcribe"):
-        tr = await engine.transcribe(pcm, SAMPLE_RATE, prompt=None)
+        tr = await engine.transcribe(pcm, SAMPLE_RATE, prompt=prompt)
         alts = _alternatives(tr)
         return Heard(tr.text, tr.confidence, alts, time.perf_counter() - started)
     from speech.asr.cli import _via_stream
 
-    text, confidence = await _via_stream(engine, pcm, SAMPLE_RATE, None)
+    text, confidence = await _via_stream(engine, pcm, SAMPLE_RATE, prompt)
     return Heard(text, confidence, (), time.perf_counter() - started)
 
 
@@ -261,14 +266,16 @@ class Ear:
         self.decoded = 0
         self.cached = 0
 
-    async def hear(self, pcm: bytes) -> Heard:
-        path = self.cache / f"{digest([self.key, digest(pcm)])}.json"
+    async def hear(self, pcm: bytes, prompt: str | None = None) -> Heard:
+        # no prompt keeps the key it had before prompts existed (the cache stays valid)
+        parts = [self.key, digest(pcm)] + ([digest(prompt.encode())] if prompt else [])
+        path = self.cache / f"{digest(parts)}.json"
         if path.is_file():
             self.cached += 1
             row = json.loads(path.read_text(encoding="utf-8"))
             alts = tuple((str(t), float(lp)) for t, lp in row["alternatives"])
             return Heard(row["text"], row["confidence"], alts, 0.0)
-        heard = await transcribe(self.engine, pcm)
+        heard = await transcribe(self.engine, pcm, prompt)
         path.write_text(json.dumps(asdict(heard), ensure_ascii=False), encoding="utf-8")
         self.decoded += 1
         return heard
@@ -376,8 +383,10 @@ class Row:
     channel: str
     render: str
     heard: str
+    heard_current: str
     alternatives: int
     cer: float
+    cer_current: float
     text_pred: str
     base_pred: str
     base_conf: float
@@ -392,6 +401,7 @@ def set_metrics(rows: Sequence[Row]) -> dict[str, Any]:
     return {
         "n": len(rows),
         "cer": round(statistics.fmean(r.cer for r in rows), 4) if rows else 0.0,
+        "cer_current": round(statistics.fmean(r.cer_current for r in rows), 4) if rows else 0.0,
         "text_accuracy": round(accuracy(gold, [r.text_pred for r in rows]), 4),
         "baseline": path_metrics(
             gold, [r.base_pred for r in rows], [r.base_decision for r in rows]
@@ -462,18 +472,25 @@ def select(replies: list[Reply], limit: int | None, seed: int) -> list[Reply]:
 
 
 async def hear_all(
-    clips: list[tuple[Reply, Render]], renderer: Renderer, ear: Ear, jobs: int = 1
-) -> list[Heard]:
-    """Render and decode every clip, `jobs` at a time (the recognizer's own worker pool bounds
-    the decodes: ``speech.asr_workers``)."""
+    clips: list[tuple[Reply, Render]],
+    renderer: Renderer,
+    ear: Ear,
+    jobs: int = 1,
+    prompt: str | None = None,
+) -> list[tuple[Heard, Heard]]:
+    """Render and decode every clip without and with `prompt` (one decode when there is none),
+    `jobs` at a time (the recognizer's own worker pool bounds the decodes:
+    ``speech.asr_workers``)."""
     bar = _progress(len(clips), "render+decode")
     slots = asyncio.Semaphore(max(1, jobs))
 
-    async def one(reply: Reply, render: Render) -> Heard:
+    async def one(reply: Reply, render: Render) -> tuple[Heard, Heard]:
         async with slots:
-            heard = await ear.hear(await renderer.render(reply.text, render))
+            pcm = await renderer.render(reply.text, render)
+            plain = await ear.hear(pcm)
+            hinted = await ear.hear(pcm, prompt) if prompt else plain
         bar.update(1)
-        return heard
+        return plain, hinted
 
     try:
         return list(await asyncio.gather(*(one(reply, render) for reply, render in clips)))
@@ -483,7 +500,7 @@ async def hear_all(
 
 def build_rows(
     clips: list[tuple[Reply, Render]],
-    heard: list[Heard],
+    heard: list[tuple[Heard, Heard]],
     nlu: Any,
     base_nlu: Any,
     policy: Policy,
@@ -493,11 +510,15 @@ def build_rows(
 ) -> list[Row]:
     text_pred: dict[str, str] = {}
     rows = []
-    for (reply, render), h in zip(clips, heard, strict=True):
+    for (reply, render), (plain, h) in zip(clips, heard, strict=True):
         if reply.text not in text_pred:
             text_pred[reply.text] = nlu.classify(canonical(reply.text), base_ctx).intent
-        base = understand(base_nlu, h.text, base_ctx, always_act)
-        cur_ctx: dict[str, Any] = {**base_ctx, "dialect": reply.dialect}
+        base = understand(base_nlu, plain.text, base_ctx, always_act)
+        cur_ctx: dict[str, Any] = {
+            **base_ctx,
+            "dialect": reply.dialect,
+            "asr_confidence": h.confidence,
+        }
         if h.alternatives:
             cur_ctx["alternatives"] = h.alternatives
         if expected:
@@ -514,8 +535,10 @@ def build_rows(
                 render.voice_group,
                 render.channel,
                 f"{render.voice}+{render.variant} s{render.speed} p{render.pitch} g{render.gap}",
+                plain.text,
                 h.text,
                 len(h.alternatives),
+                round(cer(reply.text, plain.text), 4),
                 round(cer(reply.text, h.text), 4),
                 text_pred[reply.text],
                 base.intent,
@@ -537,6 +560,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=0, help="a seeded sample of N replies")
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--expected", default="", help="current path: a state's intents a,b,c")
+    parser.add_argument(
+        "--hints",
+        default=None,
+        help="current path: decode with this script's asr_hints (default: as the node does, "
+        "callflow.script's when speech.asr_hints is on; '': none)",
+    )
     parser.add_argument("--clarify-threshold", type=float, default=None)
     parser.add_argument("--cache", default=str(CACHE))
     parser.add_argument(
@@ -556,10 +585,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     plans = [plan_renders(r, args.renders, args.seed) for r in replies]
     # first renders first: a run stopped early still covers every reply once
     clips = [(r, p[i]) for i in range(args.renders) for r, p in zip(replies, plans, strict=True)]
+    if args.hints is None:  # as the node decodes: the script's hints when speech.asr_hints
+        hints = cfg.callflow.script if cfg.speech.asr_hints else ""
+    else:
+        hints = args.hints
+    prompt = script_prompt(hints) if hints else None
     engine = make_asr(cfg)
     try:
         ear = Ear(engine, recognizer_fingerprint(cfg, engine), cache)
-        heard = await hear_all(clips, Renderer(cache), ear, args.jobs)
+        heard = await hear_all(clips, Renderer(cache), ear, args.jobs, prompt)
     finally:
         await engine.aclose()
     decode_s = time.perf_counter() - started
@@ -582,9 +616,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "nlu": getattr(nlu, "name", type(nlu).__name__),
         "paths": {
-            "baseline": f"1-best transcript, nlu classify's context, always act, {base_name}",
-            "current": f"n-best as alternatives, caller's dialect, expected={list(expected)}, "
-            f"policy {policy_name}",
+            "baseline": f"1-best transcript without hints, nlu classify's context, always act, "
+            f"{base_name}",
+            "current": f"decoded with hints={hints or None!r}, its confidence, n-best as "
+            f"alternatives, caller's dialect, expected={list(expected)}, policy {policy_name}",
         },
         "clips_with_alternatives": sum(r.alternatives > 0 for r in rows),
         **report(rows),
@@ -593,6 +628,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "elapsed_s": round(time.perf_counter() - started, 1),
         "rows_file": str(cache / "rows.jsonl"),
     }
+
+
+def script_prompt(path: str) -> str | None:
+    """The decoding prompt a call on the script at `path` starts with (its ``asr_hints``)."""
+    from callflow.script_parse import load_script
+    from nlu.base import INTENTS
+
+    return load_script(ROOT / path, known_intents=INTENTS).asr_prompt
 
 
 def baseline_nlu(cfg: Any) -> tuple[Any, str]:

@@ -27,8 +27,9 @@ the one short question that confirms it ("您是想了解价格吗？"); a weak 
 question there is acted on as before.
 
 Decoder hints: ``asr_hints:`` lists replies callees typically give; joined, they are the
-recognizer's decoding prompt. A state may have its own ``asr_hints:`` (what is said after *its*
-line); while the call is in that state they replace the script's (``Script.prompt_for``).
+recognizer's decoding prompt when the node's ``speech.asr_hints`` is on (off by default). A
+state may have its own ``asr_hints:`` (what is said after *its* line); while the call is in
+that state they replace the script's (``Script.prompt_for``).
 
 Personal lines (``callflow.personal``): any line may name a lead field or a remembered slot,
 ``{lead.title|您}``, ``{lead.company|贵公司}``, ``{slot.time|改天}``; the text after ``|`` is

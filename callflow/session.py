@@ -129,12 +129,14 @@ class CallSession:
         screening: Screening | None = None,
         knowledge: KnowledgeBase | None = None,
         lead: Mapping[str, str] | None = None,
+        decoder_hints: bool = True,
     ) -> None:
         """`asr` is the node's shared stream engine (one ``stream()`` per call); `asr_language`
         is the lead's language or dialect, also handed to the NLU as ``context["dialect"]``.
         `on_outcome` (also settable as an attribute before `run`) hears each ``Finish`` as
         soon as the machine emits it, before the goodbye line is spoken. `lead`: the lead's
-        fields (``callflow.personal.lead_fields``) its personal lines say."""
+        fields (``callflow.personal.lead_fields``) its personal lines say. `decoder_hints`
+        False: the recognizer decodes with `asr_prompt` only, never a state's ``asr_hints``."""
         self.call = call
         self.script = script
         self._asr = asr
@@ -143,6 +145,7 @@ class CallSession:
         self._prompts = prompts
         self._max_call_s = max_call_s
         self._asr_prompt = asr_prompt
+        self._decoder_hints = decoder_hints
         self._asr_language = asr_language
         self._context = dict(context or {})
         # always set on the call path: None (dialect unknown) still maps the safe dialect words
@@ -471,8 +474,9 @@ class CallSession:
     def _nlu_context(self, final: Final, *, joined: bool) -> dict[str, Any]:
         """The NLU's context for one turn: the call's own (dialect, ...), the state, the intents
         that state handles (``expected``: a prior, never a filter; yes and no first while a
-        confirmation is pending) and the recognizer's n-best
-        (``alternatives``; none for a joined continuation, whose text no hypothesis covers)."""
+        confirmation is pending), the recognizer's n-best and its confidence in the text
+        (``alternatives``, ``asr_confidence``; neither for a joined continuation, whose text no
+        one decode covers)."""
         node = self._state.node
         state = self.script.states.get(node)
         expected = self.script.expected(state) if state is not None else ()
@@ -485,6 +489,7 @@ class CallSession:
             "state": node,
             "expected": expected,
             "alternatives": alternatives,
+            "asr_confidence": None if joined else final.confidence,
         }
 
     # ---- drive: the state machine and its actions ------------------------------------
@@ -495,7 +500,7 @@ class CallSession:
             self._state, actions = step(self.script, self._state, event)
             if self._machine is not None:
                 continue  # a machine answered: _end_machine ends the call, not the script
-            if self._stream is not None:  # the new state's decoder hints (asr_hints)
+            if self._stream is not None and self._decoder_hints:  # the state's asr_hints
                 self._stream.set_prompt(self.script.prompt_for(self._state.node, self._asr_prompt))
             if isinstance(event, UserSaid | UserContinued) and self._judged:
                 turn = self._judged.popleft()

@@ -81,7 +81,11 @@ def model_engine(folder: str | os.PathLike[str]) -> str:
 
 
 def _load_encoder(
-    folder: Path, min_confidence: float | None, linear_dir: str | None, cascade: Cascade
+    folder: Path,
+    min_confidence: float | None,
+    linear_dir: str | None,
+    cascade: Cascade,
+    linear_only_below: float | None,
 ) -> IntentClassifier:
     """The student; with the linear model it ships (manifest "ensemble"), their average."""
     from nlu.encoder import EncoderIntentClassifier
@@ -96,6 +100,8 @@ def _load_encoder(
     if not (linear_path / MANIFEST).is_file():
         raise ModelNotFoundError(f"no linear model at {linear_path} (no {MANIFEST})")
     linear = LinearIntentClassifier.load(linear_path)
+    heard_dir = ensemble.get("heard_linear_dir") if linear_dir is None else None
+    heard = LinearIntentClassifier.load(folder / heard_dir) if heard_dir else None
     return EnsembleIntentClassifier(
         student,
         linear,
@@ -103,6 +109,8 @@ def _load_encoder(
         min_confidence=min_confidence,
         cascade_tau=cascade[0],
         cascade_margin=cascade[1],
+        linear_only_below=linear_only_below,
+        heard_linear=heard,
     )
 
 
@@ -113,6 +121,7 @@ def load_classifier(
     linear: str | None = None,
     cascade_tau: float | None = DEFAULT_CASCADE_TAU,
     cascade_margin: float = DEFAULT_CASCADE_MARGIN,
+    linear_only_below: float | None = None,
 ) -> LinearIntentClassifier | IntentClassifier:
     """Load an intent model folder; its manifest names the kind.
 
@@ -126,7 +135,9 @@ def load_classifier(
     linear-model subfolder for the ensemble than the manifest's (``"linear"``: the text-only
     model the phone-trained ``linear-ear`` replaced, kept as the benchmarks' baseline).
     ``cascade_tau``/``cascade_margin``: the ensemble skips the student when the linear model
-    alone is that sure (``nlu.ensemble``; ``cascade_tau=None``: always both). Raises
+    alone is that sure (``nlu.ensemble``; ``cascade_tau=None``: always both).
+    ``linear_only_below``: the ensemble reads a transcript heard with a lower
+    ``context["asr_confidence"]`` with its linear model alone (``nlu.ensemble``; None: off). Raises
     ModelNotFoundError naming the build command when the folder has no model.
     """
     folder = _resolve(path)
@@ -136,5 +147,6 @@ def load_classifier(
             f"{BUILD_COMMAND}  (or: python main.py nlu train --out {folder})"
         )
     if model_engine(folder) == "encoder":
-        return _load_encoder(folder, min_confidence, linear, (cascade_tau, cascade_margin))
+        cascade = (cascade_tau, cascade_margin)
+        return _load_encoder(folder, min_confidence, linear, cascade, linear_only_below)
     return LinearIntentClassifier.load(folder, min_confidence=min_confidence)

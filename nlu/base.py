@@ -51,7 +51,9 @@ class IntentClassifier(Protocol):
         speech), ``"timezone"`` / ``"now"`` (time slots), ``"products"`` (product slots),
         ``"alternatives"`` (the recognizer's n-best: ``(text, log-prob)`` pairs, best first, as
         ``Final.alternatives``; their intent probabilities are combined, weighted by the
-        hypotheses' posteriors), ``"expected"`` (intents the script's current state handles: a
-        soft prior towards them, never a filter).
+        hypotheses' posteriors), ``"asr_confidence"`` (the recognizer's 0..1 confidence in the
+        text: a model may read a poorly heard transcript differently, ``nlu.ensemble``),
+        ``"expected"`` (intents the script's current state handles: a soft prior towards them,
+        never a filter).
         """
         ...

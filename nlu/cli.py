@@ -2,6 +2,9 @@
 
 - ``classify_stream(model, in_stream, out_stream)``: one utterance per input line -> one JSON
   object per output line ``{"text", "intent", "confidence", "slots"}``; never raises on input.
+  A line that is a JSON object with a string ``"text"`` (what ``main.py asr transcribe`` writes)
+  is that transcript, its ``"confidence"`` the recognizer's (``context["asr_confidence"]``), so
+  ``asr transcribe a.wav | nlu classify`` reads a reply as the call path does.
 - ``classify_main(model, in_stream, out_stream)``: the same, returning exit status 0.
 - ``train_main(out_dir, distill=False)``: train the linear model (default) or, with
   ``distill=True``, the teacher -> student -> int8 pipeline (needs requirements-train.txt);
@@ -56,6 +59,23 @@ def _safe_classify(
         return IntentResult("other", 0.0, {"error": "classification_failed"})
 
 
+def _utterance(line: str) -> tuple[str, float | None]:
+    """(text, recognizer confidence or None) of one input line: plain text, or a JSON object
+    with a string "text" (and optionally a numeric "confidence"), as ``asr transcribe`` writes."""
+    if not line.startswith("{"):
+        return line, None
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return line, None
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        return line, None
+    confidence = row.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        confidence = None
+    return row["text"], confidence
+
+
 def classify_stream(
     model: ModelArg,
     in_stream: TextIO,
@@ -69,8 +89,9 @@ def classify_stream(
     classifier = _as_classifier(model)
     written = 0
     for raw in in_stream:
-        text = _clean(raw.rstrip("\r\n"))
-        result = _safe_classify(classifier, text, context)
+        text, heard = _utterance(_clean(raw.rstrip("\r\n")))
+        line_context = context if heard is None else {**(context or {}), "asr_confidence": heard}
+        result = _safe_classify(classifier, text, line_context)
         record = {
             "text": text,
             "intent": result.intent,

@@ -20,6 +20,10 @@ shares one context, so ``decide_batch`` applies the prior but not the n-best):
   ``complaint_dnc`` and ``request_human`` are always favoured, so a state can never suppress
   an opt-out or a request for a person.
 
+``"asr_confidence"`` (the recognizer's confidence in the text) lets a model that offers
+``for_asr_confidence`` hand a poorly heard transcript to another of its parts (``nlu.ensemble``:
+its phone-trained linear model alone); ``decide`` and ``decide_batch`` both apply it.
+
 ``IntentResult.margin`` is top-1 minus top-2 of the final distribution: the clarification
 policy's measure of how sure the model is between two meanings.
 """
@@ -41,6 +45,7 @@ from nlu.slots import extract_slots
 FALLBACK: Final = "other"
 ALTERNATIVES_KEY: Final = "alternatives"
 EXPECTED_KEY: Final = "expected"
+ASR_CONFIDENCE_KEY: Final = "asr_confidence"
 EXPECTED_BOOST: Final = 1.5  # likelihood ratio for the intents the state expects
 ALWAYS_FAVOURED: Final = frozenset({"complaint_dnc", "request_human"})
 MAX_ALTERNATIVES: Final = 4
@@ -55,6 +60,21 @@ class ProbabilisticModel(Protocol):
 
 class BatchModel(ProbabilisticModel, Protocol):
     def probabilities_batch(self, normalized: Sequence[str]) -> np.ndarray: ...
+
+
+def heard_model(model: ProbabilisticModel, context: Mapping[str, Any] | None) -> Any:
+    """The model for a transcript heard with the context's ``asr_confidence``: what the model's
+    ``for_asr_confidence`` returns, else the model itself (no confidence, a bad value, or a
+    model with one way of reading)."""
+    pick = getattr(model, "for_asr_confidence", None)
+    raw = context.get(ASR_CONFIDENCE_KEY) if context else None
+    if pick is None or raw is None or isinstance(raw, bool):
+        return model
+    try:
+        confidence = float(raw)
+    except (TypeError, ValueError):
+        return model  # a malformed confidence must not break the turn
+    return pick(confidence) if math.isfinite(confidence) else model
 
 
 def hypotheses(text: str, context: Mapping[str, Any] | None) -> list[tuple[str, float]]:
@@ -155,6 +175,8 @@ def decide(
     probs: np.ndarray | None = None,
 ) -> IntentResult:
     """Classify one canonical text with `model` (``probs``: its probabilities, if known)."""
+    if probs is None:
+        model = heard_model(model, context)
     mandarin = spoken_mandarin(text, context)
     normalized = model_text(mandarin)
     pairs = hypotheses(text, context) if probs is None and normalized else []
@@ -198,6 +220,7 @@ def decide_batch(
     texts: Sequence[str], model: BatchModel, context: Mapping[str, Any] | None = None
 ) -> list[IntentResult]:
     """``decide`` for many texts, with one batched model call (throughput)."""
+    model = heard_model(model, context)
     mandarin = [spoken_mandarin(t, context) for t in texts]
     normalized = [model_text(m) for m in mandarin]
     todo = [n for n in normalized if n]

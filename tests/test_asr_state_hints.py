@@ -148,3 +148,43 @@ async def test_a_call_decodes_each_reply_with_its_state_hints(
 @pytest.fixture
 def script() -> Script:
     return load_script("callflow/scripts/saas_demo.yaml", known_intents=INTENTS)
+
+
+async def test_without_decoder_hints_no_state_changes_the_prompt(
+    tmp_path: Path, script: Script
+) -> None:
+    greeting = replace(script.states["greeting"], asr_prompt="问候的回答。")
+    states = {**script.states, "greeting": greeting}
+
+    class Plain(Rig):
+        def session_options(self, lead: Any) -> dict[str, Any]:
+            return {**super().session_options(lead), "asr_prompt": None, "decoder_hints": False}
+
+    rig = Plain(tmp_path, replace(script, states=states))
+    rig.add_lead("13800000001")
+    driver = asyncio.create_task(callee(rig.tel, rig.asr, ["喂你好", "多少钱", "可以"]))
+    (res,) = await rig.dialer.run_until_idle(rig.campaign_id)
+    await driver
+    assert res.outcome == "qualified"
+    assert [prompt for _, prompt in rig.asr.calls] == [None, None, None]
+
+
+def test_the_node_decodes_with_hints_only_when_configured(tmp_path: Path, script: Script) -> None:
+    from app.config import load_config
+    from app.engines import make_session_factory
+    from nlu.fake import FakeClassifier
+
+    for on in (False, True):
+        cfg = load_config(None, env={"CALLBOT__SPEECH__ASR_HINTS": str(on).lower()})
+        assert cfg.speech.asr_hints is on
+        factory = make_session_factory(cfg, script, FakeStreamAsr(), FakeClassifier(), None)  # type: ignore[arg-type]
+        session = factory(object(), _Lead())  # type: ignore[arg-type]
+        assert session._asr_prompt == (script.asr_prompt if on else None)
+        assert session._decoder_hints is on
+
+
+class _Lead:
+    lead_id = 1
+    name = ""
+    extra: dict[str, str] = {}
+    timezone = "Asia/Shanghai"

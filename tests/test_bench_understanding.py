@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.understanding import (
     DIALECTS,
     KINDS,
+    Ear,
     Reply,
     Row,
     accuracy,
@@ -22,6 +24,7 @@ from bench.understanding import (
     plan_renders,
     read_replies,
     report,
+    script_prompt,
 )
 from core.text import canonical
 from nlu.base import INTENTS
@@ -119,8 +122,8 @@ def test_decide_never_acts_on_other() -> None:
 
 def _row(intent: str, pred: str, decision: str, kind: str = "plain") -> Row:
     return Row(
-        intent, "t", kind, None, "f2", "ulaw", "r", "h", 0, 0.5, intent, pred, 0.9, "act",
-        pred, 0.5, decision,
+        intent, "t", kind, None, "f2", "ulaw", "r", "h", "hh", 0, 0.5, 0.25, intent, pred, 0.9,
+        "act", pred, 0.5, decision,
     )  # fmt: skip
 
 
@@ -132,6 +135,7 @@ def test_report_groups_and_compares_paths() -> None:
     ]
     out = report(rows)
     assert out["overall"]["n"] == 3 and out["overall"]["cer"] == 0.5
+    assert out["overall"]["cer_current"] == 0.25
     assert out["overall"]["text_accuracy"] == 1.0
     assert out["overall"]["baseline"]["wrong_action_rate"] == round(1 / 3, 4)
     assert out["overall"]["current"]["wrong_action_rate"] == 0.0
@@ -144,3 +148,39 @@ def test_percentiles() -> None:
     assert percentiles([]) == {"p50": 0.0, "p95": 0.0}
     values = [float(v) for v in range(1, 101)]
     assert percentiles(values) == {"p50": 50.5, "p95": 95.0}
+
+
+class PromptEcho:
+    """A recognizer that hears the prompt it was given (or nothing)."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str | None] = []
+
+    async def transcribe(self, pcm: bytes, rate: int, *, prompt: str | None = None) -> Any:
+        from speech.asr.base import Transcript
+
+        self.prompts.append(prompt)
+        return Transcript(prompt or "", 0.4, "zh", 0.1, 0.0)
+
+
+def test_the_ear_caches_each_prompt_apart(tmp_path: Path) -> None:
+    import asyncio
+
+    engine = PromptEcho()
+    ear = Ear(engine, {"engine": "echo"}, tmp_path)
+    pcm = b"\x01\x00" * 800
+
+    async def hear_twice() -> list[str]:
+        out = []
+        for prompt in (None, "好的，多少钱", None, "好的，多少钱"):
+            out.append((await ear.hear(pcm, prompt)).text)
+        return out
+
+    assert asyncio.run(hear_twice()) == ["", "好的，多少钱", "", "好的，多少钱"]
+    assert engine.prompts == [None, "好的，多少钱"]  # the repeats came from the cache
+    assert (ear.decoded, ear.cached) == (2, 2)
+
+
+def test_the_default_hints_are_the_configured_scripts() -> None:
+    prompt = script_prompt("callflow/scripts/saas_demo.yaml")
+    assert prompt and "多少钱" in prompt

@@ -396,10 +396,11 @@ async def test_a_weak_reply_is_confirmed_before_it_is_acted_on(
     assert [t.detail.get("answers") for t in callee_turns] == [None, None, "ask_price", None]
     assert callee_turns[1].detail["clarify_intent"] == "ask_price"
     # each turn's NLU context: the state, the replies it expects (yes/no first while a question
-    # is open), and the recognizer's n-best (none from this fake)
+    # is open), the recognizer's n-best (none from this fake) and its confidence in the text
     states = [c["state"] for c in nlu.contexts]
     assert states == ["greeting", "pitch", "pitch", "price"]
     assert set(script.expected(script.states["pitch"])) == set(nlu.contexts[1]["expected"])
     assert nlu.contexts[2]["expected"][:3] == ("affirm", "deny", "ask_price")
     assert "price_objection" in nlu.contexts[3]["expected"]
     assert all(c["alternatives"] == () and c["dialect"] == "zh" for c in nlu.contexts)
+    assert [c["asr_confidence"] for c in nlu.contexts] == [rig.asr.confidence] * 4

@@ -106,3 +106,33 @@ def test_classify_main_returns_zero() -> None:
     out = io.StringIO()
     assert classify_main(Exploding(), io.StringIO("a\nb\nc\n"), out) == 0
     assert len(out.getvalue().splitlines()) == 3
+
+
+class Recording:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def classify(self, text: str, context: Mapping[str, Any] | None = None) -> IntentResult:
+        self.seen.append((text, dict(context or {})))
+        return IntentResult("affirm", 0.9)
+
+
+def test_asr_transcribe_lines_are_read_as_transcripts_with_their_confidence() -> None:
+    model = Recording()
+    lines = [
+        json.dumps({"file": "a.wav", "text": "加格多少", "confidence": 0.31}, ensure_ascii=False),
+        json.dumps({"text": "好的"}, ensure_ascii=False),
+        '{"text": 5}',  # not a transcript: the line itself
+        "{不是JSON",
+        json.dumps({"text": "嗯", "confidence": True}, ensure_ascii=False),
+        "多少钱",
+    ]
+    out = io.StringIO()
+    classify_stream(model, io.StringIO("\n".join(lines) + "\n"), out, {"timezone": "UTC"})
+    texts = [json.loads(line)["text"] for line in out.getvalue().splitlines()]
+    assert texts == ["加格多少", "好的", '{"text": 5}', "{不是JSON", "嗯", "多少钱"]
+    contexts = [ctx for _, ctx in model.seen]
+    assert contexts[0] == {"timezone": "UTC", "asr_confidence": 0.31}
+    assert all(ctx == {"timezone": "UTC"} for ctx in contexts[1:])

@@ -149,3 +149,24 @@ def test_the_ensemble_uses_linear_ear_and_the_baseline_stays_loadable() -> None:
     assert current.classify("多少钱").intent == baseline.classify("多少钱").intent == "ask_price"
     with pytest.raises(ModelNotFoundError):
         load_classifier(STUDENT_DIR, linear="no-such-linear")
+
+
+def test_poorly_heard_transcripts_get_the_heard_model_and_the_baseline_never_does() -> None:
+    pytest.importorskip("ctranslate2")
+    from nlu import load_classifier
+    from nlu.ensemble import EnsembleIntentClassifier
+    from nlu.training.ear import HEARD_LINEAR, STUDENT_DIR
+
+    manifest = json.loads((STUDENT_DIR / "manifest.json").read_text("utf-8"))
+    assert manifest["ensemble"]["heard_linear_dir"] == HEARD_LINEAR
+    heard = json.loads((STUDENT_DIR / HEARD_LINEAR / "manifest.json").read_text("utf-8"))
+    assert heard["hyper"]["ear"] is True and heard["hyper"]["ear_repeat"] == 6
+    figures = manifest["ensemble"]["ear_figures"]["ear_test"]
+    assert figures["linear_heard"]["accuracy"] > figures["ensemble"]["accuracy"]
+    current = load_classifier(STUDENT_DIR, linear_only_below=0.5)
+    baseline = load_classifier(STUDENT_DIR, linear="linear", linear_only_below=0.5)
+    assert isinstance(current, EnsembleIntentClassifier)
+    assert isinstance(baseline, EnsembleIntentClassifier)
+    assert current.heard_poorly.linear is not current.linear
+    assert current.heard_poorly.linear.manifest["hyper"]["ear_repeat"] == 6
+    assert baseline.heard_poorly.linear is baseline.linear  # the old path stays the old path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,3 +52,29 @@ def test_stream_only_engine_and_all_good_exit_zero(tmp_path: Path) -> None:
     assert transcribe_files(engine, [path], out) == 0
     (row,) = lines(out)
     assert row["text"] == "我很忙，再见" and row["duration_s"] == 2.0
+
+
+def test_hints_decode_as_a_call_on_the_script_does(tmp_path: Path, monkeypatch: Any) -> None:
+    import main
+    import speech.asr.cli as cli
+    from callflow.script_parse import load_script
+    from nlu.base import INTENTS
+
+    seen: list[str | None] = []
+
+    def fake_transcribe(engine: Any, paths: Any, out: Any, *, prompt: str | None = None) -> int:
+        seen.append(prompt)
+        return 0
+
+    monkeypatch.setattr(cli, "transcribe_files", fake_transcribe)
+    monkeypatch.setenv("CALLBOT__SPEECH__ASR_ENGINE", "fake")
+    wav = tmp_path / "a.wav"
+    audio.write_wav(wav, tone(0.5, 8000), 8000)
+    demo = "callflow/scripts/saas_demo.yaml"
+    edu = "callflow/scripts/edu_upgrade.yaml"
+    for extra in (["--hints"], ["--hints", edu], ["--prompt", "坐席"], []):
+        assert main.main(["asr", "transcribe", str(wav), *extra]) == 0
+    want = [load_script(p, known_intents=INTENTS).asr_prompt for p in (demo, edu)]
+    assert seen == [*want, "坐席", None] and want[0] != want[1]
+    # a script that cannot be read is one line on stderr and status 2, no traceback
+    assert main.main(["asr", "transcribe", str(wav), "--hints", str(tmp_path / "no.yaml")]) == 2

@@ -18,7 +18,9 @@ and new models can be compared on ear transcripts of sentences neither saw.
 ``python -m nlu.training.ear --train`` decodes nothing: it trains the phone-robust linear model
 (``nlu.training.train.train_ear``) into ``nlu/models/student-int8/linear-ear``, points the
 ensemble's manifest at it (the text-only ``linear/`` stays as the baseline:
-``load_classifier(path, linear="linear")``) and prints held-out and ear-test figures of both.
+``load_classifier(path, linear="linear")``), trains ``linear-heard`` (the same with the ear
+transcripts weighted more: what the ensemble reads poorly heard transcripts with,
+``heard_linear_dir``) and prints held-out and ear-test figures of all.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ EAR_FILE = _REPO / "nlu" / "data" / "ear_transcripts.jsonl"
 WHISPER_DIR = _REPO / "build" / "models" / "whisper-base"
 STUDENT_DIR = _REPO / "nlu" / "models" / "student-int8"
 EAR_LINEAR = "linear-ear"
+HEARD_LINEAR = "linear-heard"
 BASELINE_LINEAR = "linear"
 
 VARIANTS = ("f1", "f3", "f5", "m2", "m4", "m5", "m7", "klatt2")
@@ -210,6 +213,11 @@ def _report(gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
     return {"n": len(gold), "macro_f1": report["macro_f1"], "accuracy": report["accuracy"]}
 
 
+def _classify_all(model: Any, texts: Sequence[str]) -> list[Any]:
+    batch = getattr(model, "classify_batch", None)
+    return list(batch(texts)) if batch is not None else [model.classify(t) for t in texts]
+
+
 def attach_ear_linear(model_dir: Path = STUDENT_DIR) -> dict[str, Any]:
     """Train ``linear-ear`` into the student folder and make the ensemble use it.
 
@@ -220,9 +228,10 @@ def attach_ear_linear(model_dir: Path = STUDENT_DIR) -> dict[str, Any]:
     from nlu.encoder import MANIFEST, EncoderIntentClassifier
     from nlu.ensemble import EnsembleIntentClassifier
     from nlu.linear import LinearIntentClassifier
-    from nlu.training.train import train_ear
+    from nlu.training.train import HEARD_CONFIG, train_ear
 
     train_ear(model_dir / EAR_LINEAR)
+    train_ear(model_dir / HEARD_LINEAR, config=HEARD_CONFIG)
     manifest_path = model_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text("utf-8"))
     ensemble = dict(manifest["ensemble"])
@@ -236,6 +245,8 @@ def attach_ear_linear(model_dir: Path = STUDENT_DIR) -> dict[str, Any]:
         "ensemble": EnsembleIntentClassifier(
             student, LinearIntentClassifier.load(model_dir / EAR_LINEAR), linear_weight=weight
         ),
+        "linear_ear": LinearIntentClassifier.load(model_dir / EAR_LINEAR),
+        "linear_heard": LinearIntentClassifier.load(model_dir / HEARD_LINEAR),
     }
     sets = {"heldout": build_split().heldout, "ear_test": load_ear(split="test")}
     figures: dict[str, dict[str, Any]] = {}
@@ -243,18 +254,20 @@ def attach_ear_linear(model_dir: Path = STUDENT_DIR) -> dict[str, Any]:
         texts = [canonical(ex.text) for ex in examples]
         gold = [ex.intent for ex in examples]
         figures[set_name] = {
-            name: _report(gold, [r.intent for r in model.classify_batch(texts)])
+            name: _report(gold, [r.intent for r in _classify_all(model, texts)])
             for name, model in models.items()
         }
     ensemble.update(
         linear_dir=EAR_LINEAR,
         baseline_linear_dir=BASELINE_LINEAR,
+        heard_linear_dir=HEARD_LINEAR,
         ear_figures=figures,
     )
     manifest["ensemble"] = ensemble
     sizes = manifest.setdefault("sizes", {})
-    for path in sorted((model_dir / EAR_LINEAR).iterdir()):
-        sizes[f"{EAR_LINEAR}/{path.name}"] = path.stat().st_size
+    for sub in (EAR_LINEAR, HEARD_LINEAR):
+        for path in sorted((model_dir / sub).iterdir()):
+            sizes[f"{sub}/{path.name}"] = path.stat().st_size
     manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
     return figures
 
