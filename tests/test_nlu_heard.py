@@ -4,34 +4,18 @@ heard one, or one with no confidence, by the ensemble."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pytest
 
 from nlu.ensemble import EnsembleIntentClassifier, LinearView
 from nlu.postprocess import heard_model
+from tests.test_nlu_cascade import CountingStudent
 
 # What Whisper base heard of espeak renders of training sentences (written for this test in the
 # style of nlu/data/ear_transcripts.jsonl), and clear replies.
 GARBLED = ("傲哥，你别走，我人家，我", "加格上我们没法接受", "债演工", "你放我油香吧")
 CLEAR = ("好的", "多少钱", "你们是哪家公司的", "我现在在开会你晚点再打")
-
-
-class CountingStudent:
-    """The real student, recording which texts it was asked about."""
-
-    def __init__(self, student: Any) -> None:
-        self.inner = student
-        self.seen: list[str] = []
-
-    def probabilities_batch(self, normalized: Sequence[str]) -> np.ndarray:
-        self.seen.extend(normalized)
-        return np.asarray(self.inner.probabilities_batch(normalized))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @pytest.fixture(scope="module")
