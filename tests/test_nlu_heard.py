@@ -111,3 +111,14 @@ def test_the_configured_node_model_reads_poorly_heard_text_alone() -> None:
     assert model.linear_only_below == pytest.approx(0.5)
     assert heard_model(model, {"asr_confidence": 0.2}) is model.heard_poorly
     assert heard_model(model, {"asr_confidence": 0.9}) is model
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "Hello, not interested", "😀😀", "喂" * 500, "1234567890", "？？？"]
+)
+def test_bad_text_heard_poorly_gives_a_defined_result(deployed: Any, text: str) -> None:
+    from nlu.base import INTENTS
+
+    model, _ = gated(deployed, 0.5)
+    result = model.classify(text, {"asr_confidence": 0.1})
+    assert result.intent in INTENTS and 0.0 <= result.confidence <= 1.0

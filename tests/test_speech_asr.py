@@ -169,3 +169,43 @@ async def test_latin_drift_is_retried_on_the_same_short_window(
     assert calls == [("utterance", False), ("utterance", True)]
     assert (asr.stats.latin_retries, asr.stats.full_window_retries) == (before[0] + 1, before[1])
     assert "You" not in result.text and result.text
+
+
+@pytest.mark.asr
+@needs_espeak
+async def test_bad_input_heard_and_read_as_a_call_does_gives_defined_results(
+    asr: WhisperAsr,
+) -> None:
+    """Silence, line noise, English speech and a long monologue, through the real recognizer
+    and the deployed intent model with the recognizer's confidence (the call path's context):
+    each gives an intent of the taxonomy and a confidence in [0, 1], never an error."""
+    import numpy as np
+
+    from nlu import INTENTS, load_classifier
+    from speech.tts.espeak import EspeakTts
+
+    nlu = load_classifier(linear_only_below=0.5)
+    rng = np.random.default_rng(7)
+    noise = audio.float_to_pcm16(rng.normal(0.0, 0.2, 8000 * 2))
+    import subprocess
+
+    said = "Hello, I am not interested, please do not call me again."
+    argv = ["espeak-ng", "-v", "en", "--stdout", said]
+    wav = await asyncio.to_thread(subprocess.run, argv, capture_output=True, check=True)
+    english_wav = audio.parse_wav(wav.stdout)
+    english = audio.resample_pcm16(english_wav.pcm, english_wav.sample_rate, 8000)
+    line = "我们公司今年的预算已经用完了，明年再看看吧，"
+    monologue = await EspeakTts(speed=170).synthesize(line * 6)
+    assert pcm_seconds(monologue, 8000) > 30  # past Whisper's window: its first 30 s are read
+    for name, pcm in (
+        ("silence", audio.silence(1.0)),
+        ("noise", noise),
+        ("english", english),
+        ("monologue", monologue),
+    ):
+        heard = await asr.transcribe(audio.ulaw_roundtrip(pcm), 8000)
+        assert 0.0 <= heard.confidence <= 1.0, name
+        context = {"asr_confidence": heard.confidence, "alternatives": heard.alternatives}
+        result = nlu.classify(heard.text, context)
+        assert result.intent in INTENTS, name
+        assert 0.0 <= result.confidence <= 1.0, name
