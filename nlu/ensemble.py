@@ -77,14 +77,14 @@ class EnsembleIntentClassifier:
             raise ValueError("cascade_tau must be within (0, 1] and cascade_margin >= 0")
         if linear_only_below is not None and not 0.0 <= linear_only_below <= 1.0:
             raise ValueError("linear_only_below must be within [0, 1]")
-        missing = set(student.classes) - set(linear.classes)
-        if missing:
-            raise ValueError(f"linear model lacks intents {sorted(missing)}")
+        for model in (m for m in (linear, heard_linear) if m is not None):
+            missing = set(student.classes) - set(model.classes)
+            if missing:
+                raise ValueError(f"linear model lacks intents {sorted(missing)}")
         self.student, self.linear = student, linear
         self.linear_weight = linear_weight
         self.classes = student.classes
         self.min_confidence = student.min_confidence if min_confidence is None else min_confidence
-        self._order = np.array([linear.classes.index(c) for c in student.classes])
         self.manifest = student.manifest
         self.intent_centroids = student.intent_centroids
         self.cache = RowCache(cache_size)
@@ -92,11 +92,16 @@ class EnsembleIntentClassifier:
         self.skipped = 0
         self.scored = 0
         self.linear_only_below = linear_only_below
-        self.heard_poorly = LinearView(heard_linear or linear, self.classes, self.min_confidence)
+        self._linear_rows = LinearView(linear, self.classes, self.min_confidence)
+        self.heard_poorly = (
+            LinearView(heard_linear, self.classes, self.min_confidence)
+            if heard_linear is not None
+            else self._linear_rows
+        )
 
     def _compute(self, normalized: Sequence[str]) -> np.ndarray:
         """Linear rows for all texts; the student's pass (one batch) over the undecided ones."""
-        rows = np.stack([self.linear.probabilities(n)[self._order] for n in normalized])
+        rows = self._linear_rows.probabilities_batch(normalized)
         todo = np.ones(len(rows), dtype=bool)
         if self.cascade_tau is not None:
             todo = ~decisive_rows(rows, self.cascade_tau, self.cascade_margin)

@@ -88,7 +88,8 @@ def test_student_skipped_only_on_decisive_inputs(deployed: EnsembleIntentClassif
     model = variant(deployed, deployed.cascade_tau)
     texts = [raw_model_text(t) for t in FIXTURE]
     rows = model.probabilities_batch(texts)
-    linear = np.stack([deployed.linear.probabilities(t)[model._order] for t in texts])
+    order = [deployed.linear.classes.index(c) for c in deployed.classes]
+    linear = np.stack([deployed.linear.probabilities(t)[order] for t in texts])
     assert deployed.cascade_tau is not None
     decisive = decisive_rows(linear, deployed.cascade_tau, deployed.cascade_margin)
     seen = model.student.seen  # type: ignore[attr-defined]

@@ -97,9 +97,15 @@ def test_the_view_keeps_the_ensembles_class_order(deployed: Any) -> None:
     assert view.probabilities_batch([]).shape == (0, len(view.classes))
 
 
-def test_the_threshold_is_checked(deployed: Any) -> None:
+def test_the_threshold_and_the_heard_models_intents_are_checked(deployed: Any) -> None:
     with pytest.raises(ValueError, match="linear_only_below"):
         gated(deployed, 1.5)
+
+    class Partial:
+        classes = ("affirm", "deny")
+
+    with pytest.raises(ValueError, match="lacks intents"):
+        EnsembleIntentClassifier(deployed.student, deployed.linear, heard_linear=Partial())  # type: ignore[arg-type]
 
 
 def test_the_configured_node_model_reads_poorly_heard_text_alone() -> None:
